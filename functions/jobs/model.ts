@@ -153,6 +153,9 @@ export interface JobRecord {
   error?: string;
   artifacts: JobArtifacts;
   attempts: number;
+  /** Set when someone asked to cancel a running job (the worker stops at the next step). */
+  cancelRequestedAt?: string;
+  cancelledBy?: string;
   createdAt: string;
   updatedAt: string;
   startedAt?: string;
