@@ -1,0 +1,73 @@
+// Helpers shared by the loader tests: scratch files and a safetensors writer for synthetic cases
+// (the committed fixtures come from real torch/safetensors; see scripts/golden/make_checkpoint_fixtures.py).
+#pragma once
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace twtest {
+
+inline std::string scratch_dir() {
+  static std::string dir = [] {
+    char tmpl[] = "/tmp/tw-loader-test-XXXXXX";
+    const char* d = mkdtemp(tmpl);
+    return std::string(d ? d : "/tmp");
+  }();
+  return dir;
+}
+
+inline std::string write_file(const std::string& name, const std::string& bytes) {
+  std::string path = scratch_dir() + "/" + name;
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+  return path;
+}
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+struct StEntry {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  std::string bytes;
+};
+
+// Lays entries out like the safetensors writer: header padded with spaces to 8 bytes, data packed.
+inline std::string safetensors_bytes(const std::vector<StEntry>& entries, const std::string& metadata = "") {
+  std::string header = "{";
+  if (!metadata.empty()) header += "\"__metadata__\":" + metadata;
+  size_t off = 0;
+  std::string data;
+  for (const auto& e : entries) {
+    if (header.size() > 1) header += ",";
+    header += "\"" + e.name + "\":{\"dtype\":\"" + e.dtype + "\",\"shape\":[";
+    for (size_t i = 0; i < e.shape.size(); ++i) header += (i ? "," : "") + std::to_string(e.shape[i]);
+    header += "],\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + e.bytes.size()) + "]}";
+    off += e.bytes.size();
+    data += e.bytes;
+  }
+  header += "}";
+  while (header.size() % 8) header += ' ';
+  uint64_t n = header.size();
+  std::string out(reinterpret_cast<const char*>(&n), 8);
+  return out + header + data;
+}
+
+template <class T>
+std::string raw(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace twtest
