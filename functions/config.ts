@@ -1,0 +1,156 @@
+// Configuration from the environment, validated once at start. Every message says what to set.
+// Entry points (CLI commands, ingress, worker) call loadConfig(); nothing else reads process.env.
+import path from "node:path";
+import { z } from "zod";
+import { MODELS } from "./jobs/model.js";
+
+const url = (name: string, what: string) =>
+  z.url({ error: `set ${name} to ${what} (a full URL such as https://...).` });
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined || s.trim() === "" ? undefined : s.trim()));
+
+const port = z.coerce
+  .number({ error: "set TURBOWAN_PORT to a TCP port number (1-65535)." })
+  .int({ error: "set TURBOWAN_PORT to a whole TCP port number (1-65535)." })
+  .min(0, { error: "set TURBOWAN_PORT to a TCP port number (1-65535)." })
+  .max(65535, { error: "set TURBOWAN_PORT to a TCP port number (1-65535)." });
+
+const modelList = z
+  .string()
+  .transform((s) => s.split(",").map((m) => m.trim()).filter(Boolean))
+  .pipe(
+    z
+      .array(z.enum(MODELS, { error: `set TURBOWAN_MODELS to a comma list of: ${MODELS.join(", ")}.` }))
+      .min(1, { error: `set TURBOWAN_MODELS to at least one of: ${MODELS.join(", ")}.` }),
+  );
+
+export const envSchema = z
+  .object({
+    TURBOWAN_DATA_DIR: z.string().min(1).default("./data"),
+    TURBOWAN_QUEUE: z.enum(["sqlite", "sqs"], { error: "set TURBOWAN_QUEUE to sqlite (embedded, default) or sqs." }).default("sqlite"),
+    TURBOWAN_SQS_QUEUE_URL: url("TURBOWAN_SQS_QUEUE_URL", "the SQS queue URL").optional(),
+    TURBOWAN_SQS_DLQ_URL: url("TURBOWAN_SQS_DLQ_URL", "the SQS dead-letter queue URL").optional(),
+    AWS_REGION: optionalText,
+    AWS_ENDPOINT_URL: url("AWS_ENDPOINT_URL", "the AWS endpoint (for an SQS/S3-compatible server)").optional(),
+    TURBOWAN_STORE: z.enum(["local", "s3"], { error: "set TURBOWAN_STORE to local (default) or s3." }).default("local"),
+    TURBOWAN_S3_BUCKET: optionalText,
+    TURBOWAN_S3_PREFIX: z.string().default(""),
+    TURBOWAN_PUBLIC_URL: url("TURBOWAN_PUBLIC_URL", "the address people reach this server at").default("http://localhost:8787"),
+    TURBOWAN_PORT: port.default(8787),
+    TURBOWAN_MODELS_DIR: z.string().min(1).default("./models"),
+    TURBOWAN_MODELS: modelList.default(["demo"]),
+    TURBOWAN_BACKEND: z
+      .enum(["auto", "cpu", "cuda"], { error: "set TURBOWAN_BACKEND to auto (default), cpu or cuda." })
+      .default("auto"),
+    DISCORD_APPLICATION_ID: optionalText,
+    DISCORD_PUBLIC_KEY: optionalText,
+    DISCORD_BOT_TOKEN: optionalText,
+    DISCORD_API_BASE: url("DISCORD_API_BASE", "the Discord API base").optional(),
+    GITHUB_APP_ID: optionalText,
+    GITHUB_PRIVATE_KEY: optionalText,
+    GITHUB_WEBHOOK_SECRET: optionalText,
+    GITHUB_API_BASE: url("GITHUB_API_BASE", "the GitHub API base").optional(),
+    LOG_LEVEL: z
+      .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
+        error: "set LOG_LEVEL to one of fatal, error, warn, info, debug, trace, silent.",
+      })
+      .default("info"),
+  })
+  .superRefine((env, ctx) => {
+    if (env.TURBOWAN_QUEUE === "sqs" && !env.TURBOWAN_SQS_QUEUE_URL) {
+      ctx.addIssue({ code: "custom", path: ["TURBOWAN_SQS_QUEUE_URL"], message: "TURBOWAN_QUEUE=sqs: set TURBOWAN_SQS_QUEUE_URL to the SQS queue URL." });
+    }
+    if (env.TURBOWAN_STORE === "s3" && !env.TURBOWAN_S3_BUCKET) {
+      ctx.addIssue({ code: "custom", path: ["TURBOWAN_S3_BUCKET"], message: "TURBOWAN_STORE=s3: set TURBOWAN_S3_BUCKET to the artifact bucket name." });
+    }
+    const discord = [env.DISCORD_APPLICATION_ID, env.DISCORD_PUBLIC_KEY];
+    if (discord.some(Boolean) && !discord.every(Boolean)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["DISCORD_PUBLIC_KEY"],
+        message: "Discord is half configured: set both DISCORD_APPLICATION_ID and DISCORD_PUBLIC_KEY (the application's public key), or neither.",
+      });
+    }
+    const github = [env.GITHUB_APP_ID, env.GITHUB_PRIVATE_KEY, env.GITHUB_WEBHOOK_SECRET];
+    if (github.some(Boolean) && !github.every(Boolean)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["GITHUB_WEBHOOK_SECRET"],
+        message: "GitHub is half configured: set GITHUB_APP_ID, GITHUB_PRIVATE_KEY and GITHUB_WEBHOOK_SECRET together, or none.",
+      });
+    }
+  });
+
+export type Env = z.output<typeof envSchema>;
+
+export interface Config {
+  dataDir: string;
+  queue:
+    | { driver: "sqlite"; path: string }
+    | { driver: "sqs"; queueUrl: string; dlqUrl?: string; region?: string; endpoint?: string };
+  store:
+    | { driver: "local"; dir: string }
+    | { driver: "s3"; bucket: string; prefix: string; region?: string; endpoint?: string };
+  publicUrl: string;
+  port: number;
+  modelsDir: string;
+  models: (typeof MODELS)[number][];
+  backend: "auto" | "cpu" | "cuda";
+  discord?: { applicationId: string; publicKey: string; botToken?: string; apiBase?: string };
+  github?: { appId: string; privateKey: string; webhookSecret: string; apiBase?: string };
+  logLevel: Env["LOG_LEVEL"];
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Validates the environment; throws ConfigError listing each thing to set. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset" (docker/compose files often pass VAR= ).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `- ${i.message}`);
+    throw new ConfigError(`turbowan configuration is invalid:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.TURBOWAN_DATA_DIR);
+  return {
+    dataDir,
+    queue:
+      e.TURBOWAN_QUEUE === "sqs"
+        ? {
+            driver: "sqs",
+            queueUrl: e.TURBOWAN_SQS_QUEUE_URL!,
+            dlqUrl: e.TURBOWAN_SQS_DLQ_URL,
+            region: e.AWS_REGION,
+            endpoint: e.AWS_ENDPOINT_URL,
+          }
+        : { driver: "sqlite", path: path.join(dataDir, "queue.sqlite") },
+    store:
+      e.TURBOWAN_STORE === "s3"
+        ? { driver: "s3", bucket: e.TURBOWAN_S3_BUCKET!, prefix: e.TURBOWAN_S3_PREFIX, region: e.AWS_REGION, endpoint: e.AWS_ENDPOINT_URL }
+        : { driver: "local", dir: path.join(dataDir, "store") },
+    publicUrl: e.TURBOWAN_PUBLIC_URL.replace(/\/+$/, ""),
+    port: e.TURBOWAN_PORT,
+    modelsDir: path.resolve(e.TURBOWAN_MODELS_DIR),
+    models: e.TURBOWAN_MODELS,
+    backend: e.TURBOWAN_BACKEND,
+    discord:
+      e.DISCORD_APPLICATION_ID && e.DISCORD_PUBLIC_KEY
+        ? { applicationId: e.DISCORD_APPLICATION_ID, publicKey: e.DISCORD_PUBLIC_KEY, botToken: e.DISCORD_BOT_TOKEN, apiBase: e.DISCORD_API_BASE }
+        : undefined,
+    github:
+      e.GITHUB_APP_ID && e.GITHUB_PRIVATE_KEY && e.GITHUB_WEBHOOK_SECRET
+        ? { appId: e.GITHUB_APP_ID, privateKey: e.GITHUB_PRIVATE_KEY, webhookSecret: e.GITHUB_WEBHOOK_SECRET, apiBase: e.GITHUB_API_BASE }
+        : undefined,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,328 @@
+// Runs one job from a queue message: the worker's per-message handler.
+//   load record → cancelled? ack → already done? re-announce, ack → markRunning → generate (progress,
+//   cancel) → encode mp4 + poster + preview → store → markSucceeded (emits succeeded) → ack.
+// At-least-once safe: artifact keys are fixed per job, so a redelivery after a crash between
+// "stored" and "acked" finds the result and only announces it again.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Logger } from "pino";
+import type { GenerateRequest, GeneratedVideo, Progress } from "../../native/src/types.js";
+import type { JobArtifacts, JobEvents, JobProgress, JobRecord } from "../jobs/model.js";
+import {
+  announceSucceeded,
+  isCancelRequested,
+  JobFinishedError,
+  JobNotFoundError,
+  markCancelled,
+  markFailed,
+  markRunning,
+  markSucceeded,
+  updateProgress,
+  type RecordContext,
+} from "../jobs/records.js";
+import { MAX_RECEIVES } from "../queue/constants.js";
+import type { ReceivedMessage } from "../queue/queue.js";
+import type { Store } from "../store/store.js";
+import type { AbortReason, Disposition, HandlerContext } from "./consumer.js";
+import type { EnginePool } from "./engine-pool.js";
+import { classifyEngineError } from "./errors.js";
+
+/** Encodes generated frames into files in `dir` (functions/media does the work). */
+export interface VideoEncoder {
+  encode(
+    video: GeneratedVideo,
+    dir: string,
+    opts: { maxBytes?: number; signal?: AbortSignal },
+  ): Promise<{ video: string; poster?: string; preview?: string }>;
+}
+
+/** Fixed artifact keys per job: a redelivery writes (or finds) the same objects. */
+export const artifactKeys = (jobId: string) => ({
+  video: `videos/${jobId}/video.mp4`,
+  poster: `videos/${jobId}/poster.jpg`,
+  preview: `videos/${jobId}/preview.webp`,
+});
+
+export interface JobRunnerOptions {
+  store: Store;
+  events: JobEvents;
+  pool: EnginePool;
+  encoder: VideoEncoder;
+  /** Loads an I2V input image as RGB8. */
+  loadImage: (bytes: Uint8Array) => Promise<{ data: Uint8Array; width: number; height: number }>;
+  log: Logger;
+  /** At most one progress event per job per this many ms (stage changes always go out). Default 500. */
+  progressIntervalMs?: number;
+  /** How often a running job checks for a cancel request. Default 1000. */
+  cancelPollMs?: number;
+  /** Delay before a retryable failure is retried. Default 30 s. */
+  retryDelaySeconds?: number;
+  maxReceives?: number;
+  tmpDir?: string;
+  now?: () => Date;
+}
+
+class Cancelled extends Error {}
+
+export function createJobRunner(opts: JobRunnerOptions) {
+  const ctx: RecordContext = { store: opts.store, events: opts.events, now: opts.now };
+  const progressIntervalMs = opts.progressIntervalMs ?? 500;
+  const cancelPollMs = opts.cancelPollMs ?? 1000;
+  const maxReceives = opts.maxReceives ?? MAX_RECEIVES;
+
+  return async function runJob(message: ReceivedMessage, hctx: HandlerContext): Promise<Disposition> {
+    const jobId = message.body.jobId;
+    const log = opts.log.child({ jobId, messageId: message.id, receiveCount: message.receiveCount });
+    const record = await opts.store.getRecord(jobId);
+    if (!record) {
+      log.error(new JobNotFoundError(jobId).message);
+      return { action: "ack" };
+    }
+    if (record.status === "cancelled" || record.status === "failed") {
+      log.info({ status: record.status }, "job already finished; acknowledging");
+      return { action: "ack" };
+    }
+    if (record.status === "succeeded") {
+      log.info("redelivered finished job: announcing the stored result again");
+      await announceSucceeded(ctx, record);
+      return { action: "ack" };
+    }
+    if (await isCancelRequested(ctx, jobId)) {
+      log.info("cancelled before it started");
+      await markCancelled(ctx, jobId).catch(ignoreFinished);
+      return { action: "ack" };
+    }
+    // A previous attempt may have stored everything and died before recording it.
+    const keys = artifactKeys(jobId);
+    if (await opts.store.exists(keys.video)) {
+      const stored = await existingArtifacts(opts.store, keys);
+      if (stored) {
+        log.info("result already stored by an earlier attempt: recording and announcing it");
+        await markSucceeded(ctx, jobId, stored).catch(ignoreFinished);
+        return { action: "ack" };
+      }
+    }
+
+    let running: JobRecord;
+    try {
+      running = await markRunning(ctx, jobId);
+    } catch (err) {
+      if (err instanceof JobFinishedError) return { action: "ack" };
+      throw err;
+    }
+    log.info({ attempt: running.attempts, model: running.request.options.model }, "job started");
+
+    const cancel = new AbortController();
+    const signal = AbortSignal.any([hctx.signal, cancel.signal]);
+    const cancelPoll = setInterval(() => {
+      isCancelRequested(ctx, jobId).then(
+        (yes) => {
+          if (yes && !cancel.signal.aborted) {
+            log.info("cancel requested: stopping at the next step");
+            cancel.abort("cancelled");
+          }
+        },
+        (err) => log.warn({ err }, "could not check for a cancel request"),
+      );
+    }, cancelPollMs);
+    const progress = progressReporter(ctx, jobId, progressIntervalMs, log);
+    const workDir = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), `turbowan-${jobId}-`));
+    const timings: Record<string, number> = {};
+    const started = Date.now();
+    try {
+      const video = await generate(running, signal, progress.report, timings, log);
+      if (signal.aborted) throw new Cancelled();
+      progress.report({ stage: "encode-video", step: 0, total: 1 });
+      let t = Date.now();
+      const maxBytes = running.request.replyTo.platform === "discord" ? running.request.replyTo.attachmentSizeLimit : undefined;
+      const files = await opts.encoder.encode(video, workDir, { maxBytes, signal });
+      timings["encode-video"] = Date.now() - t;
+      if (signal.aborted) throw new Cancelled();
+      progress.report({ stage: "upload", step: 0, total: 1 });
+      t = Date.now();
+      const artifacts = await upload(opts.store, keys, files);
+      timings.upload = Date.now() - t;
+      timings.total = Date.now() - started;
+      await progress.flush();
+      await markSucceeded(ctx, jobId, artifacts, timings);
+      log.info({ timingsMs: timings, bytes: artifacts.videoBytes }, "job succeeded");
+      return { action: "ack" };
+    } catch (err) {
+      await progress.flush();
+      return await settleFailure(err, signal, cancel.signal, hctx.signal, running, message, log);
+    } finally {
+      clearInterval(cancelPoll);
+      progress.stop();
+      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  };
+
+  async function generate(
+    record: JobRecord,
+    signal: AbortSignal,
+    onProgress: (p: JobProgress) => void,
+    timings: Record<string, number>,
+    log: Logger,
+  ): Promise<GeneratedVideo> {
+    const o = record.request.options;
+    onProgress({ stage: "load", step: 0, total: 1 });
+    const t = Date.now();
+    const lease = await opts.pool.acquire(o.model);
+    timings.load = Date.now() - t;
+    try {
+      if (signal.aborted) throw new Cancelled();
+      const req: GenerateRequest = {
+        prompt: record.request.prompt,
+        resolution: o.resolution,
+        aspectRatio: o.aspectRatio,
+        frames: o.frames,
+        steps: o.steps,
+        seed: record.seed,
+        ode: o.ode,
+        attention: o.attention,
+        topk: o.topk,
+        onProgress: (p: Progress) => onProgress({ stage: p.stage, step: p.step, total: p.total }),
+        signal,
+      };
+      if (o.sigmaMax !== undefined) req.sigmaMax = o.sigmaMax;
+      if (record.request.kind === "i2v" && record.request.imageKey) {
+        const image = await opts.store.getArtifact(record.request.imageKey);
+        if (!image) throw new Error("The input image is no longer in the store; submit the job again with the image.");
+        req.image = await opts.loadImage(image.data);
+        req.adaptiveResolution = true;
+      }
+      const video = await lease.pipeline.generate(req);
+      Object.assign(timings, video.timingsMs);
+      log.debug({ frames: video.numFrames, width: video.width, height: video.height }, "generated");
+      return video;
+    } finally {
+      lease.release();
+    }
+  }
+
+  async function settleFailure(
+    err: unknown,
+    signal: AbortSignal,
+    cancelSignal: AbortSignal,
+    workerSignal: AbortSignal,
+    record: JobRecord,
+    message: ReceivedMessage,
+    log: Logger,
+  ): Promise<Disposition> {
+    if (signal.aborted) {
+      if (cancelSignal.aborted) {
+        await markCancelled(ctx, record.id).catch(ignoreFinished);
+        log.info("job cancelled");
+        return { action: "ack" };
+      }
+      const reason = workerSignal.reason as AbortReason;
+      if (reason === "lease-lost") {
+        // Another worker owns the message now; it will finish the job. Touch nothing.
+        log.warn("stopped after losing the lease");
+        return { action: "none" };
+      }
+      log.warn("worker shutting down: job released back to the queue");
+      await markFailed(ctx, record.id, "The worker shut down during this job; it will run again.", { retryable: true }).catch(
+        ignoreFinished,
+      );
+      return { action: "release", delaySeconds: 0 };
+    }
+    const failure = classifyEngineError(err);
+    const lastAttempt = message.receiveCount >= maxReceives;
+    const retryable = failure.retryable && !lastAttempt;
+    log.error({ err, retryable, kind: failure.kind }, "job failed");
+    await markFailed(ctx, record.id, failure.message, { retryable }).catch(ignoreFinished);
+    return retryable ? { action: "release", delaySeconds: opts.retryDelaySeconds ?? 30 } : { action: "ack" };
+  }
+}
+
+function ignoreFinished(err: unknown): undefined {
+  if (err instanceof JobFinishedError) return undefined;
+  throw err;
+}
+
+async function existingArtifacts(store: Store, keys: ReturnType<typeof artifactKeys>): Promise<JobArtifacts | undefined> {
+  const video = await store.readStream(keys.video, { start: 0, end: 0 });
+  if (!video) return undefined;
+  video.stream.destroy();
+  const artifacts: JobArtifacts = { video: keys.video, videoBytes: video.bytes };
+  if (await store.exists(keys.poster)) artifacts.poster = keys.poster;
+  if (await store.exists(keys.preview)) artifacts.preview = keys.preview;
+  return artifacts;
+}
+
+/** Poster and preview first, the video last: the video's presence means the result is complete. */
+async function upload(
+  store: Store,
+  keys: ReturnType<typeof artifactKeys>,
+  files: { video: string; poster?: string; preview?: string },
+): Promise<JobArtifacts> {
+  const artifacts: JobArtifacts = {};
+  if (files.poster) {
+    await store.putArtifact(keys.poster, { file: files.poster }, "image/jpeg");
+    artifacts.poster = keys.poster;
+  }
+  if (files.preview) {
+    await store.putArtifact(keys.preview, { file: files.preview }, "image/webp");
+    artifacts.preview = keys.preview;
+  }
+  const info = await store.putArtifact(keys.video, { file: files.video }, "video/mp4");
+  artifacts.video = keys.video;
+  artifacts.videoBytes = info.bytes;
+  return artifacts;
+}
+
+/**
+ * Throttles progress: a stage change always goes out, otherwise at most one update per interval.
+ * Updates are chained so records are written in order; the latest skipped update goes out when
+ * the interval ends, so the last step of a stage is not lost.
+ */
+function progressReporter(ctx: RecordContext, jobId: string, intervalMs: number, log: Logger) {
+  let chain: Promise<unknown> = Promise.resolve();
+  let lastSent = 0;
+  let lastStage: string | undefined;
+  let pending: JobProgress | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const send = (p: JobProgress) => {
+    lastSent = Date.now();
+    lastStage = p.stage;
+    chain = chain
+      .then(() => updateProgress(ctx, jobId, p))
+      .catch((err) => {
+        if (!(err instanceof JobFinishedError)) log.warn({ err }, "could not record progress");
+      });
+  };
+
+  return {
+    report(p: JobProgress) {
+      if (stopped) return;
+      if (p.stage !== lastStage || Date.now() - lastSent >= intervalMs) {
+        clearTimeout(timer);
+        timer = undefined;
+        pending = undefined;
+        send(p);
+        return;
+      }
+      pending = p;
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        if (pending && !stopped) send(pending);
+        pending = undefined;
+      }, intervalMs - (Date.now() - lastSent));
+    },
+    /** Waits for written updates and drops any pending one (a terminal state follows). */
+    async flush() {
+      clearTimeout(timer);
+      timer = undefined;
+      pending = undefined;
+      await chain;
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// The GPU worker: a queue consumer whose handler runs jobs on warm engine pipelines.
+// Knows the JobEvents interface only; the entry point decides where events go.
+import type { Logger } from "pino";
+import sharp from "sharp";
+import type { ModelName } from "../../native/src/types.js";
+import type { JobEvents } from "../jobs/model.js";
+import type { Queue } from "../queue/queue.js";
+import type { Store } from "../store/store.js";
+import { silentLogger } from "../log.js";
+import { Consumer } from "./consumer.js";
+import { EnginePool, type EngineModule } from "./engine-pool.js";
+import { createJobRunner, type VideoEncoder } from "./job-runner.js";
+
+export interface WorkerOptions {
+  queue: Queue;
+  store: Store;
+  events: JobEvents;
+  encoder: VideoEncoder;
+  /** Models to take from the queue. */
+  models: ModelName[];
+  /** An engine pool to share; otherwise one is made from modelsDir/backend. */
+  pool?: EnginePool;
+  modelsDir?: string;
+  backend?: "auto" | "cpu" | "cuda";
+  maxResidentModels?: number;
+  engine?: EngineModule | (() => Promise<EngineModule>);
+  log?: Logger;
+  /** How long SIGTERM/stop() lets the current job finish before releasing it. Default 60 s. */
+  graceMs?: number;
+  visibilityTimeoutS?: number;
+  heartbeatIntervalS?: number;
+  waitSeconds?: number;
+  idleDelayMs?: number;
+  progressIntervalMs?: number;
+  cancelPollMs?: number;
+  retryDelaySeconds?: number;
+  tmpDir?: string;
+}
+
+export interface Worker {
+  readonly consumer: Consumer;
+  readonly pool: EnginePool;
+  start(): void;
+  /** Stop polling, let the current job finish within the grace period (else release it), unload models. */
+  stop(opts?: { graceMs?: number }): Promise<void>;
+}
+
+export function createWorker(opts: WorkerOptions): Worker {
+  const log = opts.log ?? silentLogger;
+  const pool =
+    opts.pool ??
+    new EnginePool({
+      modelsDir: opts.modelsDir ?? "./models",
+      backend: opts.backend,
+      maxResident: opts.maxResidentModels,
+      engine: opts.engine,
+      log,
+    });
+  const handle = createJobRunner({
+    store: opts.store,
+    events: opts.events,
+    pool,
+    encoder: opts.encoder,
+    loadImage: decodeRgb,
+    log,
+    progressIntervalMs: opts.progressIntervalMs,
+    cancelPollMs: opts.cancelPollMs,
+    retryDelaySeconds: opts.retryDelaySeconds,
+    tmpDir: opts.tmpDir,
+  });
+  const consumer = new Consumer({
+    queue: opts.queue,
+    handle,
+    models: opts.models,
+    visibilityTimeoutS: opts.visibilityTimeoutS,
+    heartbeatIntervalS: opts.heartbeatIntervalS,
+    waitSeconds: opts.waitSeconds,
+    idleDelayMs: opts.idleDelayMs,
+    log,
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    consumer,
+    pool,
+    start: () => consumer.start(),
+    stop(stopOpts = {}) {
+      stopping ??= (async () => {
+        await consumer.stop({ graceMs: stopOpts.graceMs ?? opts.graceMs ?? 60_000 });
+        if (!opts.pool) await pool.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** An I2V input image as RGB8 (alpha flattened onto white). */
+async function decodeRgb(bytes: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const { data, info } = await sharp(bytes).flatten({ background: "#ffffff" }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
