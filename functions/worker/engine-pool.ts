@@ -1,7 +1,7 @@
 // Keeps engine pipelines warm: one per model, loaded on first use, reused across jobs.
 // Memory policy is explicit: at most `maxResident` models stay loaded; loading another unloads the
 // least recently used idle one first (a model in use is never unloaded under a running job).
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { Backend, CheckpointPaths, GenerateRequest, GeneratedVideo, LoadOptions, ModelName } from "../../native/src/types.js";
@@ -159,38 +159,27 @@ export class EnginePool {
 }
 
 /**
- * Finds the released checkpoint files of a named model under `<modelsDir>/<model>/`
- * (as `turbowan fetch-weights` lays them out). Says which file is missing and where.
+ * The checkpoint files of a named model in the layout `turbowan fetch-weights` writes
+ * (functions/weights/manifest.ts): <modelsDir>/<model>/{dit.pth [, dit-low.pth], vae.pth, umt5.pth,
+ * tokenizer.json}. Says which file is missing and how to get it.
  */
 export function findCheckpoints(modelsDir: string, model: ModelName): CheckpointPaths {
   const dir = path.join(modelsDir, model);
-  if (!existsSync(dir)) {
+  const names = model === "wan2.2-i2v-a14b" ? ["dit.pth", "dit-low.pth"] : ["dit.pth"];
+  names.push("vae.pth", "umt5.pth", "tokenizer.json");
+  const missing = names.filter((n) => !existsSync(path.join(dir, n)));
+  if (missing.length > 0) {
     throw new Error(
-      `No weights for ${model}: ${dir} does not exist. Run \`turbowan fetch-weights ${model}\` or set TURBOWAN_MODELS_DIR to the folder that holds ${model}/.`,
+      `The weights of ${model} are incomplete: ${missing.join(", ")} missing in ${dir}. ` +
+        `Run \`turbowan fetch-weights ${model}\` or set TURBOWAN_MODELS_DIR to the folder that holds ${model}/.`,
     );
   }
-  const files = readdirSync(dir);
-  const pick = (test: (f: string) => boolean, what: string): string => {
-    const f = files.find(test);
-    if (!f) throw new Error(`The weights of ${model} in ${dir} lack ${what}.`);
-    return path.join(dir, f);
+  const at = (n: string) => path.join(dir, n);
+  return {
+    dit: at("dit.pth"),
+    ...(model === "wan2.2-i2v-a14b" ? { ditLow: at("dit-low.pth") } : {}),
+    vae: at("vae.pth"),
+    textEncoder: at("umt5.pth"),
+    tokenizer: at("tokenizer.json"),
   };
-  const isWeights = (f: string) => /\.(pth|pt|safetensors)$/i.test(f) || f.endsWith(".safetensors.index.json");
-  const vae = pick((f) => /vae/i.test(f) && isWeights(f), "the VAE (Wan2.1_VAE.pth)");
-  const textEncoder = pick((f) => /t5/i.test(f) && isWeights(f), "the text encoder (models_t5_umt5-xxl-enc-bf16.pth)");
-  const tokenizer = existsSync(path.join(dir, "tokenizer.json"))
-    ? path.join(dir, "tokenizer.json")
-    : path.join(dir, "google", "umt5-xxl", "tokenizer.json");
-  if (!existsSync(tokenizer)) throw new Error(`The weights of ${model} in ${dir} lack the umT5 tokenizer.json.`);
-  const dits = files.filter((f) => isWeights(f) && !/vae|t5/i.test(f));
-  if (model === "wan2.2-i2v-a14b") {
-    const high = dits.find((f) => /high/i.test(f));
-    const low = dits.find((f) => /low/i.test(f));
-    if (!high || !low) throw new Error(`The weights of ${model} in ${dir} need both the high-noise and the low-noise DiT.`);
-    return { dit: path.join(dir, high), ditLow: path.join(dir, low), textEncoder, tokenizer, vae };
-  }
-  const index = dits.find((f) => f.endsWith(".safetensors.index.json"));
-  if (index) return { dit: path.join(dir, index), textEncoder, tokenizer, vae };
-  if (dits.length === 0) throw new Error(`The weights of ${model} in ${dir} lack the DiT checkpoint.`);
-  return { dit: dits.length === 1 ? path.join(dir, dits[0]!) : dits.sort().map((f) => path.join(dir, f)), textEncoder, tokenizer, vae };
 }

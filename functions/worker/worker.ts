@@ -94,7 +94,7 @@ export function createWorker(opts: WorkerOptions): Worker {
 }
 
 /** An I2V input image as RGB8 (alpha flattened onto white). */
-async function decodeRgb(bytes: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
+export async function decodeRgb(bytes: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
   const { data, info } = await sharp(bytes).flatten({ background: "#ffffff" }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }

@@ -1,0 +1,12 @@
+// The ingress as an AWS Lambda function (hono's adapter): the cloud deployment's front door.
+// Built once per container from the environment (TURBOWAN_QUEUE=sqs, TURBOWAN_STORE=s3).
+import { handle } from "hono/aws-lambda";
+import { loadConfig } from "../config.js";
+import { createLogger } from "../log.js";
+import { buildIngress } from "../cli/stack.js";
+
+const config = loadConfig();
+const log = createLogger({ level: config.logLevel, name: "turbowan-ingress" });
+const { app } = await buildIngress(config, log);
+
+export const handler = handle(app);
