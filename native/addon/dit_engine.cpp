@@ -1,0 +1,235 @@
+#include "dit_engine.h"
+
+#include "convert.h"
+#include "promise_worker.h"
+#include "sampler/rcm.h"
+
+namespace tw::addon {
+
+Napi::FunctionReference* g_dit_engine_ctor = nullptr;
+
+// ---------------------------------------------------------------- CancelToken
+Napi::Function CancelTokenWrap::define(Napi::Env env) {
+  return DefineClass(env, "CancelToken", {InstanceMethod("cancel", &CancelTokenWrap::cancel)});
+}
+CancelTokenWrap::CancelTokenWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CancelTokenWrap>(info) {}
+Napi::Value CancelTokenWrap::cancel(const Napi::CallbackInfo& info) {
+  token_->cancel();
+  return info.Env().Undefined();
+}
+std::shared_ptr<engine::CancelToken> CancelTokenWrap::from(const Napi::Value& v) {
+  if (!v.IsObject()) return nullptr;
+  return Napi::ObjectWrap<CancelTokenWrap>::Unwrap(v.As<Napi::Object>())->token();
+}
+
+// ---------------------------------------------------------------- helpers
+namespace {
+
+engine::WanDitConfig config_from(const Napi::Object& opts, bool* has_expect) {
+  engine::WanDitConfig cfg;
+  *has_expect = false;
+  std::string model = get_or<std::string>(opts, "model", "");
+  if (!model.empty() && model != "custom") {
+    cfg = engine::named_dit_config(model);
+    *has_expect = true;
+  }
+  Napi::Value c = opts.Get("config");
+  if (c.IsObject()) {
+    Napi::Object o = c.As<Napi::Object>();
+    auto num = [&](const char* k, int64_t& field) {
+      if (o.Get(k).IsNumber()) { field = o.Get(k).As<Napi::Number>().Int64Value(); *has_expect = true; }
+    };
+    num("dim", cfg.dim); num("ffnDim", cfg.ffn_dim); num("numHeads", cfg.num_heads); num("numLayers", cfg.num_layers);
+    num("inDim", cfg.in_dim); num("outDim", cfg.out_dim); num("textDim", cfg.text_dim); num("textLen", cfg.text_len);
+    num("freqDim", cfg.freq_dim);
+    if (o.Get("eps").IsNumber()) cfg.eps = o.Get("eps").As<Napi::Number>().FloatValue();
+    if (o.Get("modelType").IsString()) cfg.model_type = std::string(o.Get("modelType").As<Napi::String>());
+  }
+  return cfg;
+}
+
+engine::AttentionOptions attention_from(const Napi::Object& o) {
+  engine::AttentionOptions a;
+  a.kind = engine::parse_attention_kind(get_or<std::string>(o, "attention", "original"));
+  a.topk = float(get_or<double>(o, "topk", 0.1));
+  return a;
+}
+
+Napi::Object config_to_js(Napi::Env env, const engine::WanDit& m) {
+  const auto& c = m.config();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("modelType", c.model_type);
+  o.Set("dim", double(c.dim));
+  o.Set("ffnDim", double(c.ffn_dim));
+  o.Set("numHeads", double(c.num_heads));
+  o.Set("numLayers", double(c.num_layers));
+  o.Set("inDim", double(c.in_dim));
+  o.Set("outDim", double(c.out_dim));
+  o.Set("textDim", double(c.text_dim));
+  o.Set("textLen", double(c.text_len));
+  o.Set("freqDim", double(c.freq_dim));
+  o.Set("eps", c.eps);
+  o.Set("quantized", m.quantized());
+  o.Set("hasProjL", m.has_proj_l());
+  return o;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- DitEngine
+Napi::Function DitEngine::define(Napi::Env env) {
+  return DefineClass(env, "DitEngine",
+                     {InstanceAccessor("config", &DitEngine::config, nullptr),
+                      InstanceMethod("forward", &DitEngine::forward), InstanceMethod("denoise", &DitEngine::denoise),
+                      InstanceMethod("dispose", &DitEngine::dispose)});
+}
+
+DitEngine::DitEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DitEngine>(info) {
+  if (info.Length() < 1 || !info[0].IsExternal())
+    throw Napi::TypeError::New(info.Env(), "DitEngine is created by loadDit(), not with new");
+  auto* holder = info[0].As<Napi::External<std::shared_ptr<DitModels>>>().Data();
+  models_ = *holder;
+  delete holder;
+}
+
+// Finalizer: the safety net when dispose() was not called (in-flight calls hold their own reference).
+DitEngine::~DitEngine() { models_.reset(); }
+
+std::shared_ptr<DitModels> DitEngine::models_or_throw(Napi::Env env) {
+  if (!models_) throw Napi::Error::New(env, "this engine was disposed; load it again");
+  return models_;
+}
+
+Napi::Value DitEngine::load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "loadDit(options) needs an options object");
+  Napi::Object opts = info[0].As<Napi::Object>();
+  auto high = strings_arg(opts.Get("dit"), "checkpoints.dit");
+  auto low = strings_arg(opts.Get("ditLow"), "checkpoints.ditLow");
+  if (high.empty()) throw Napi::TypeError::New(env, "checkpoints.dit is required (path or list of shard paths)");
+  bool has_expect = false;
+  engine::WanDitConfig expect = config_from(opts, &has_expect);
+  int64_t text_len = expect.text_len;
+  return PromiseWorker<std::shared_ptr<DitModels>>::start(
+      env,
+      [=]() {
+        auto m = std::make_shared<DitModels>();
+        m->high = engine::WanDit::load(high, has_expect ? &expect : nullptr, text_len);
+        if (!low.empty()) m->low = engine::WanDit::load(low, has_expect ? &expect : nullptr, text_len);
+        return m;
+      },
+      [](Napi::Env env, std::shared_ptr<DitModels>& m) -> Napi::Value {
+        auto* holder = new std::shared_ptr<DitModels>(m);
+        return g_dit_engine_ctor->New({Napi::External<std::shared_ptr<DitModels>>::New(env, holder)});
+      });
+}
+
+Napi::Value DitEngine::config(const Napi::CallbackInfo& info) {
+  auto m = models_or_throw(info.Env());
+  return config_to_js(info.Env(), *m->high);
+}
+
+// forward({x, xShape, cond?, condShape?, timestep, context, contextShape, attention?, topk?, expert?})
+Napi::Value DitEngine::forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto models = models_or_throw(env);
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto xs = shape_arg(o.Get("xShape"), "xShape");
+  auto x = floats_arg(o.Get("x"), "x", numel(xs));
+  auto cs = shape_arg(o.Get("contextShape"), "contextShape");
+  auto ctx = floats_arg(o.Get("context"), "context", numel(cs));
+  std::vector<int64_t> ys;
+  std::vector<float> cond;
+  if (o.Get("cond").IsTypedArray()) {
+    ys = shape_arg(o.Get("condShape"), "condShape");
+    cond = floats_arg(o.Get("cond"), "cond", numel(ys));
+  }
+  double t = get_or<double>(o, "timestep", 1000.0);
+  engine::AttentionOptions attn = attention_from(o);
+  bool use_low = get_or<std::string>(o, "expert", "high") == "low";
+  if (use_low && !models->low) throw Napi::Error::New(env, "expert 'low' requested but no low-noise expert is loaded");
+  std::vector<int64_t> out_shape = xs;
+  if (out_shape.size() == 5) out_shape[1] = models->high->config().out_dim;
+  return PromiseWorker<std::vector<float>>::start(
+      env,
+      [=]() mutable {
+        const engine::WanDit& m = use_low ? *models->low : *models->high;
+        Tensor xt = Tensor::view(x.data(), DType::F32, xs), ct = Tensor::view(ctx.data(), DType::F32, cs);
+        Tensor yt = cond.empty() ? Tensor{} : Tensor::view(cond.data(), DType::F32, ys);
+        if (xs.size() != 5) throw Error("xShape must be [B, C, T, H, W]");
+        std::vector<float> out(size_t(numel(out_shape)));
+        Tensor ot = Tensor::view(out.data(), DType::F32, out_shape);
+        std::vector<double> ts(size_t(xs[0]), t);
+        m.forward(xt, yt, ts.data(), ct, attn, ot);
+        return out;
+      },
+      [](Napi::Env env, std::vector<float>& out) -> Napi::Value { return to_js(env, out.data(), out.size()); });
+}
+
+// denoise({latentShape, context, contextShape, cond?, condShape?, steps, sigmaMax, seed, ode,
+//          attention, topk, initialNoise?, stepNoises?}, onProgress?, cancelToken?)
+Napi::Value DitEngine::denoise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto models = models_or_throw(env);
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto ls = shape_arg(o.Get("latentShape"), "latentShape");
+  if (ls.size() != 5) throw Napi::TypeError::New(env, "latentShape must be [B, 16, T, H, W]");
+  const int64_t n = numel(ls);
+  auto cs = shape_arg(o.Get("contextShape"), "contextShape");
+  auto ctx = floats_arg(o.Get("context"), "context", numel(cs));
+  std::vector<int64_t> ys;
+  std::vector<float> cond;
+  if (o.Get("cond").IsTypedArray()) {
+    ys = shape_arg(o.Get("condShape"), "condShape");
+    cond = floats_arg(o.Get("cond"), "cond", numel(ys));
+  }
+  engine::RcmOptions ro;
+  ro.steps = int(get_or<double>(o, "steps", 4));
+  ro.sigma_max = get_or<double>(o, "sigmaMax", 80.0);
+  ro.seed = uint64_t(get_or<double>(o, "seed", 0));
+  ro.ode = get_or<bool>(o, "ode", false);
+  ro.attention = attention_from(o);
+  std::vector<float> noise0;
+  std::vector<std::vector<float>> step_noises;
+  if (o.Get("initialNoise").IsTypedArray()) noise0 = floats_arg(o.Get("initialNoise"), "initialNoise", n);
+  if (o.Get("stepNoises").IsArray()) {
+    Napi::Array a = o.Get("stepNoises").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) step_noises.push_back(floats_arg(a.Get(i), "stepNoises[i]", n));
+  }
+  auto bridge = std::make_shared<ProgressBridge>(env, info.Length() > 1 ? info[1] : env.Undefined());
+  auto cancel = info.Length() > 2 ? CancelTokenWrap::from(info[2]) : nullptr;
+  struct Out {
+    std::vector<float> latents;
+    engine::RcmResult res;
+  };
+  return PromiseWorker<Out>::start(
+      env,
+      [=]() mutable {
+        Out out;
+        out.latents.resize(size_t(n));
+        Tensor lt = Tensor::view(out.latents.data(), DType::F32, ls);
+        Tensor ct = Tensor::view(ctx.data(), DType::F32, cs);
+        Tensor yt = cond.empty() ? Tensor{} : Tensor::view(cond.data(), DType::F32, ys);
+        if (!noise0.empty()) ro.initial_noise = noise0.data();
+        for (auto& s : step_noises) ro.step_noises.push_back(s.data());
+        out.res = engine::rcm_sample(*models->high, models->low.get(), ct, yt, ro, lt, bridge->fn(), cancel.get());
+        return out;
+      },
+      [](Napi::Env env, Out& out) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("latents", to_js(env, out.latents.data(), out.latents.size()));
+        Napi::Array times = Napi::Array::New(env, out.res.times.size());
+        for (uint32_t i = 0; i < out.res.times.size(); ++i) times.Set(i, out.res.times[i]);
+        r.Set("times", times);
+        r.Set("denoiseMs", out.res.denoise_ms);
+        return r;
+      },
+      [bridge]() { bridge->release(); });
+}
+
+Napi::Value DitEngine::dispose(const Napi::CallbackInfo& info) {
+  models_.reset();  // calls still running keep their own reference and finish normally
+  return info.Env().Undefined();
+}
+
+}  // namespace tw::addon

@@ -1,0 +1,106 @@
+// One promise-worker template for every blocking engine call: `execute` runs on a libuv worker
+// thread (never the JS thread), `resolve` converts its result on the JS thread. tw::Error becomes
+// a JS Error with the same message; engine::Cancelled becomes an AbortError.
+#pragma once
+
+#include <napi.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/progress.h"
+
+namespace tw::addon {
+
+template <class Result>
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  using Execute = std::function<Result()>;
+  using Resolve = std::function<Napi::Value(Napi::Env, Result&)>;
+
+  static Napi::Promise start(Napi::Env env, Execute execute, Resolve resolve, std::function<void()> on_done = {}) {
+    auto* w = new PromiseWorker(env, std::move(execute), std::move(resolve), std::move(on_done));
+    Napi::Promise p = w->deferred_.Promise();
+    w->Queue();
+    return p;
+  }
+
+ protected:
+  void Execute() override {
+    try {
+      result_ = std::make_unique<Result>(execute_());
+    } catch (const engine::Cancelled&) {
+      cancelled_ = true;
+      SetError("The operation was aborted");
+    } catch (const std::bad_alloc&) {
+      SetError("out of host memory (std::bad_alloc): use a smaller resolution, fewer frames or fewer samples");
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    if (on_done_) on_done_();
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(resolve_(env, *result_));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& err) override {
+    if (on_done_) on_done_();
+    Napi::Object e = err.Value();
+    if (cancelled_) {
+      e.Set("name", Napi::String::New(Env(), "AbortError"));
+      e.Set("code", Napi::String::New(Env(), "ABORT_ERR"));
+    } else {
+      e.Set("name", Napi::String::New(Env(), "TurbowanEngineError"));
+    }
+    deferred_.Reject(e);
+  }
+
+ private:
+  PromiseWorker(Napi::Env env, Execute execute, Resolve resolve, std::function<void()> on_done)
+      : Napi::AsyncWorker(env, "turbowan"), deferred_(Napi::Promise::Deferred::New(env)),
+        execute_(std::move(execute)), resolve_(std::move(resolve)), on_done_(std::move(on_done)) {}
+  Napi::Promise::Deferred deferred_;
+  Execute execute_;
+  Resolve resolve_;
+  std::function<void()> on_done_;
+  std::unique_ptr<Result> result_;
+  bool cancelled_ = false;
+};
+
+// Forwards engine progress to a JS callback from any thread (non-blocking; drops nothing because
+// the queue is unbounded). Release() is called when the call finishes.
+class ProgressBridge {
+ public:
+  ProgressBridge(Napi::Env env, Napi::Value callback) {
+    if (callback.IsFunction())
+      tsfn_ = Napi::ThreadSafeFunction::New(env, callback.As<Napi::Function>(), "turbowan-progress", 0, 1);
+  }
+  engine::ProgressFn fn() {
+    if (!tsfn_) return {};
+    Napi::ThreadSafeFunction tsfn = tsfn_;
+    return [tsfn](const engine::ProgressEvent& p) mutable {
+      auto* ev = new engine::ProgressEvent(p);
+      tsfn.NonBlockingCall(ev, [](Napi::Env env, Napi::Function cb, engine::ProgressEvent* e) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("stage", e->stage);
+        o.Set("step", e->step);
+        o.Set("total", e->total);
+        delete e;
+        cb.Call({o});
+      });
+    };
+  }
+  void release() {
+    if (tsfn_) tsfn_.Release();
+    tsfn_ = Napi::ThreadSafeFunction();
+  }
+ private:
+  Napi::ThreadSafeFunction tsfn_;
+};
+
+}  // namespace tw::addon
