@@ -1,8 +1,9 @@
 // Every `turbowan` command, one file each. Add yours to this list.
 import type { Command } from "../command.js";
+import { fetchWeights } from "./fetch-weights.js";
 import { generate } from "./generate.js";
 import { jobs } from "./jobs.js";
 import { serve } from "./serve.js";
 import { worker } from "./worker.js";
 
-export const commands: Command[] = [generate, serve, worker, jobs];
+export const commands: Command[] = [generate, serve, worker, jobs, fetchWeights];
