@@ -39,7 +39,7 @@ export async function openCore(config: Config, overrides: { visibilityTimeoutS?:
   let store: Store;
   if (config.store.driver === "local") {
     const { LocalStore } = await import("../store/local.js");
-    store = new LocalStore({ dir: config.store.dir, publicUrl: config.publicUrl });
+    store = new LocalStore({ root: config.store.dir, publicUrl: config.publicUrl });
   } else {
     const { S3Store } = await import("../store/s3.js");
     store = new S3Store({

@@ -12,10 +12,13 @@ export interface EngineFailure {
 const firstLine = (s: string) => s.split("\n")[0]!.trim();
 
 export function classifyEngineError(err: unknown): EngineFailure {
-  const e = err as { name?: string; code?: string; message?: string };
+  const e = err as { name?: string; code?: string; message?: string; outOfMemory?: boolean; parameter?: string };
   const text = `${e?.name ?? ""} ${e?.code ?? ""} ${e?.message ?? String(err)}`;
   const detail = firstLine(e?.message ?? String(err));
-  if (/out of memory|\bOOM\b|ENOMEM|cudaErrorMemoryAllocation|std::bad_alloc/i.test(text)) {
+  if (e?.name === "EngineOptionError") {
+    return { kind: "invalid-option", retryable: false, message: `The engine refused this request: ${detail}` };
+  }
+  if (e?.outOfMemory === true || /out of memory|\bOOM\b|ENOMEM|cudaErrorMemoryAllocation|std::bad_alloc/i.test(text)) {
     return {
       kind: "out-of-memory",
       retryable: true,
