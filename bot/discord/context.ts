@@ -10,6 +10,8 @@ export interface DiscordDeps {
   jobs: JobService;
   config: DiscordConfigInput;
   logger?: BotLogger;
+  /** Same as logger (the name the CLI's wiring passes). */
+  log?: BotLogger;
   limits?: Limits;
   clock?: () => number;
   /** Defaults to discord.js REST against config.apiBase. */
@@ -39,7 +41,7 @@ export interface CommandContext {
 
 export function createCommandContext(deps: DiscordDeps): CommandContext {
   const config = discordConfigSchema.parse(deps.config);
-  const logger = deps.logger ?? silentLogger;
+  const logger = deps.logger ?? deps.log ?? silentLogger;
   const pending = new Set<Promise<void>>();
   return {
     jobs: deps.jobs,
