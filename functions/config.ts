@@ -38,7 +38,8 @@ export const envSchema = z
     TURBOWAN_STORE: z.enum(["local", "s3"], { error: "set TURBOWAN_STORE to local (default) or s3." }).default("local"),
     TURBOWAN_S3_BUCKET: optionalText,
     TURBOWAN_S3_PREFIX: z.string().default(""),
-    TURBOWAN_PUBLIC_URL: url("TURBOWAN_PUBLIC_URL", "the address people reach this server at").default("http://localhost:8787"),
+    // Default: http://localhost:<TURBOWAN_PORT> (filled in below).
+    TURBOWAN_PUBLIC_URL: url("TURBOWAN_PUBLIC_URL", "the address people reach this server at").optional(),
     TURBOWAN_PORT: port.default(8787),
     TURBOWAN_MODELS_DIR: z.string().min(1).default("./models"),
     TURBOWAN_MODELS: modelList.default(["demo"]),
@@ -94,7 +95,10 @@ export interface Config {
   store:
     | { driver: "local"; dir: string }
     | { driver: "s3"; bucket: string; prefix: string; region?: string; endpoint?: string };
+  /** Base of result URLs (local store) and links in replies. */
   publicUrl: string;
+  /** false when publicUrl was derived from the port (serve adjusts it to the port it binds). */
+  publicUrlExplicit: boolean;
   port: number;
   modelsDir: string;
   models: (typeof MODELS)[number][];
@@ -138,7 +142,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       e.TURBOWAN_STORE === "s3"
         ? { driver: "s3", bucket: e.TURBOWAN_S3_BUCKET!, prefix: e.TURBOWAN_S3_PREFIX, region: e.AWS_REGION, endpoint: e.AWS_ENDPOINT_URL }
         : { driver: "local", dir: path.join(dataDir, "store") },
-    publicUrl: e.TURBOWAN_PUBLIC_URL.replace(/\/+$/, ""),
+    publicUrl: (e.TURBOWAN_PUBLIC_URL ?? `http://localhost:${e.TURBOWAN_PORT}`).replace(/\/+$/, ""),
+    publicUrlExplicit: e.TURBOWAN_PUBLIC_URL !== undefined,
     port: e.TURBOWAN_PORT,
     modelsDir: path.resolve(e.TURBOWAN_MODELS_DIR),
     models: e.TURBOWAN_MODELS,

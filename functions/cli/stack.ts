@@ -1,6 +1,7 @@
 // Wiring from a Config to running parts: queue + store drivers, the job service with the platform
 // renderers plugged in, the ingress app, the worker. Entry points (serve, worker, lambda, tests)
 // call these instead of assembling the pieces themselves.
+import { createServer } from "node:net";
 import type { Hono } from "hono";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
@@ -30,7 +31,7 @@ export async function openCore(config: Config, overrides: { visibilityTimeoutS?:
     const { SqsQueue } = await import("../queue/sqs.js");
     queue = new SqsQueue({
       queueUrl: config.queue.queueUrl,
-      dlqUrl: config.queue.dlqUrl,
+      deadLetterQueueUrl: config.queue.dlqUrl,
       region: config.queue.region,
       endpoint: config.queue.endpoint,
       visibilityTimeoutSeconds: overrides.visibilityTimeoutS,
@@ -139,6 +140,8 @@ export function workerFor(config: Config, core: Core, events: JobEvents, log: Lo
     events,
     encoder: createVideoEncoder(),
     models: config.models,
+    // In the cloud each model has its own SQS queue (infra/lib/stack.ts); the embedded queue is shared.
+    filterByModel: config.queue.driver === "sqlite",
     modelsDir: config.modelsDir,
     backend: config.backend,
     log,
@@ -160,6 +163,11 @@ export async function startLocalStack(
   config: Config,
   opts: { log: Logger; hostname?: string; worker?: boolean; tuning?: WorkerTuning },
 ): Promise<LocalStack> {
+  if (config.port === 0) {
+    // Result URLs must name the real port, and the store is built before the server listens.
+    const port = await freePort(opts.hostname ?? "127.0.0.1");
+    config = { ...config, port, ...(config.publicUrlExplicit ? {} : { publicUrl: `http://localhost:${port}` }) };
+  }
   const core = await openCore(config, { visibilityTimeoutS: opts.tuning?.visibilityTimeoutS });
   const ingress = await buildIngress(config, opts.log, core);
   // The worker reports through the job service: subscribers (console SSE) and platform renderers.
@@ -181,4 +189,15 @@ export async function startLocalStack(
       return closing;
     },
   };
+}
+
+function freePort(hostname: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, hostname, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }

@@ -24,7 +24,8 @@ export type MessageHandler = (message: ReceivedMessage, ctx: HandlerContext) => 
 export interface ConsumerOptions {
   queue: Queue;
   handle: MessageHandler;
-  /** Models this consumer serves; each poll asks for one, the most recently successful first. */
+  /** Models this consumer serves; each poll asks the queue for one of them in turn. Leave unset
+   * where the queue itself is per model (SQS in the cloud: one queue per model). */
   models?: string[];
   visibilityTimeoutS?: number;
   heartbeatIntervalS?: number;
@@ -142,7 +143,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         max: 1,
         waitSeconds: single ? (this.opts.waitSeconds ?? LONG_POLL_S) : 0,
         visibilityTimeoutSeconds: this.visibilityTimeoutS,
-        model: this.nextModel(),
+        ...(this.opts.models?.length ? { model: this.nextModel() } : {}),
         signal: this.pollAbort.signal,
       });
     } catch (err) {

@@ -16,8 +16,11 @@ export interface WorkerOptions {
   store: Store;
   events: JobEvents;
   encoder: VideoEncoder;
-  /** Models to take from the queue. */
+  /** Models this worker serves. */
   models: ModelName[];
+  /** Ask the queue for these models only (the embedded queue); false where the queue is already
+   * one per model (SQS). Default true. */
+  filterByModel?: boolean;
   /** An engine pool to share; otherwise one is made from modelsDir/backend. */
   pool?: EnginePool;
   modelsDir?: string;
@@ -71,7 +74,7 @@ export function createWorker(opts: WorkerOptions): Worker {
   const consumer = new Consumer({
     queue: opts.queue,
     handle,
-    models: opts.models,
+    models: opts.filterByModel === false ? undefined : opts.models,
     visibilityTimeoutS: opts.visibilityTimeoutS,
     heartbeatIntervalS: opts.heartbeatIntervalS,
     waitSeconds: opts.waitSeconds,

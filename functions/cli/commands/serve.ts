@@ -40,7 +40,10 @@ export const serve: Command = {
     });
     const flags = validate(flagsSchema, { ...values, port: num(values.port), grace: num(values.grace) });
     const config = loadConfig();
-    if (flags.port !== undefined) config.port = flags.port;
+    if (flags.port !== undefined) {
+      config.port = flags.port;
+      if (!config.publicUrlExplicit) config.publicUrl = `http://localhost:${flags.port}`;
+    }
     const log = createLogger({ level: config.logLevel, name: "turbowan" });
     const stack = await startLocalStack(config, { log, hostname: flags.host, worker: !flags["no-worker"] });
     log.info({ url: stack.url, models: config.models, dataDir: config.dataDir }, "turbowan is serving");

@@ -10,6 +10,7 @@ describe("loadConfig", () => {
     expect(c.queue).toEqual({ driver: "sqlite", path: path.resolve("./data/queue.sqlite") });
     expect(c.store).toEqual({ driver: "local", dir: path.resolve("./data/store") });
     expect(c.publicUrl).toBe("http://localhost:8787");
+    expect(loadConfig({ TURBOWAN_PORT: "9001" }).publicUrl).toBe("http://localhost:9001");
     expect(c.port).toBe(8787);
     expect(c.modelsDir).toBe(path.resolve("./models"));
     expect(c.models).toEqual(["demo"]);

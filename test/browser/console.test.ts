@@ -1,0 +1,106 @@
+// The web console in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core)
+// against `serve`'s components on loopback: submit a demo-model job through the form, watch it run,
+// play the video, take a screenshot.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../functions/config.js";
+import { startLocalStack, type LocalStack } from "../../functions/cli/stack.js";
+import { silentLogger } from "../../functions/log.js";
+
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+let tmp: string;
+let stack: LocalStack;
+let context: BrowserContext;
+let page: Page;
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), "tw-browser-"));
+  const config = loadConfig({ TURBOWAN_DATA_DIR: path.join(tmp, "data"), TURBOWAN_MODELS_DIR: path.join(tmp, "models"), TURBOWAN_PORT: "0", TURBOWAN_BACKEND: "cpu" });
+  stack = await startLocalStack(config, { log: silentLogger, tuning: { waitSeconds: 1, progressIntervalMs: 200 } });
+  context = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1100, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+});
+
+afterAll(async () => {
+  await context?.close();
+  await stack?.close({ graceMs: 0 });
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("web console", () => {
+  it("submits a demo job through the form, shows progress, plays the video", async () => {
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(stack.url);
+    await expect.poll(() => page.locator("#model option").count()).toBeGreaterThan(0);
+    expect(await page.locator("#model").inputValue()).toBe("demo");
+
+    // Keyboard only: the form is reachable and usable without a mouse.
+    await page.getByLabel("Prompt").fill("a red fox running through fresh snow");
+    await page.locator("details summary").press("Enter");
+    await page.getByLabel("Frames (4k+1)").fill("5");
+    await page.getByLabel("Steps").fill("1");
+    await page.getByLabel("Seed (blank for random)").fill("7");
+    await page.getByRole("button", { name: "Generate" }).press("Enter");
+
+    await expect.poll(() => page.locator("#form-status").textContent(), { timeout: 10_000 }).toMatch(/Queued/);
+    const job = page.locator("#jobs > li").first();
+    await expect.poll(() => job.locator("h3").textContent()).toBe("a red fox running through fresh snow");
+
+    const video = job.locator("video");
+    await video.waitFor({ state: "attached", timeout: 120_000 });
+    expect(await job.locator(".status").textContent()).toBe("succeeded");
+    expect(await page.locator("#announcer").textContent()).toMatch(/succeeded/);
+
+    // The element loads the mp4 from /files and plays it.
+    await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    expect(await video.evaluate((v: HTMLVideoElement) => v.error)).toBeNull();
+    await video.evaluate((v: HTMLVideoElement) => v.play());
+    await expect
+      .poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime > 0 && !v.paused), { timeout: 10_000 })
+      .toBe(true);
+    const size = await video.evaluate((v: HTMLVideoElement) => [v.videoWidth, v.videoHeight]);
+    expect(size[0]).toBeGreaterThan(0);
+    expect(size[1]).toBeGreaterThan(0);
+
+    const shot = path.join(tmp, "console.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    const bytes = readFileSync(shot);
+    expect(bytes.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    const meta = await sharp(bytes).metadata();
+    expect(meta.width).toBe(1100);
+    // Not a blank page: the rendered console has many distinct colours.
+    const { data } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+    const colours = new Set<number>();
+    for (let i = 0; i < data.length; i += 3 * 97) colours.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
+    expect(colours.size).toBeGreaterThan(20);
+    expect(bytes.length).toBeGreaterThan(20_000);
+    expect(errors).toEqual([]);
+  });
+
+  it("shows a refused request's message in the status region", async () => {
+    await page.getByLabel("Prompt").fill("   ");
+    await page.getByRole("button", { name: "Generate" }).click();
+    await expect.poll(() => page.locator("#form-status").textContent()).toMatch(/prompt is empty/);
+    expect(await page.locator("#form-status").getAttribute("class")).toBe("error");
+  });
+});
