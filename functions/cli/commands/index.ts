@@ -3,7 +3,8 @@ import type { Command } from "../command.js";
 import { fetchWeights } from "./fetch-weights.js";
 import { generate } from "./generate.js";
 import { jobs } from "./jobs.js";
+import { registerCommandsCommand } from "./register-commands.js";
 import { serve } from "./serve.js";
 import { worker } from "./worker.js";
 
-export const commands: Command[] = [generate, serve, worker, jobs, fetchWeights];
+export const commands: Command[] = [generate, serve, worker, jobs, fetchWeights, registerCommandsCommand];
