@@ -2,9 +2,7 @@
 // fixtures written by the real safetensors library (values checked against its manifest).
 #include <cmath>
 
-#include "tw_test.h"
-#include "loader/checkpoint.h"
-#include "loader_test_util.h"
+#include "fixture_manifest.h"
 
 using namespace twtest;
 using tw::DType;
@@ -97,7 +95,22 @@ static void header_errors() {
   TW_CHECK_MSG(contains(msg, "expected 12"), "%s", msg.c_str());
 }
 
+static void fixtures_match_torch() {
+  for (const char* name : {"single.safetensors", "sharded.safetensors.index.json"}) {
+    try {
+      Checkpoint ck = Checkpoint::open(std::string(kFixtureDir) + name);
+      TW_CHECK_MSG(check_against_manifest(ck, name, false) > 0, "%s: nothing checked", name);
+    } catch (const std::exception& e) {
+      TW_CHECK_MSG(false, "%s: %s", name, e.what());
+    }
+  }
+  Checkpoint sharded = Checkpoint::open(std::string(kFixtureDir) + "sharded.safetensors.index.json");
+  TW_CHECK(sharded.files().size() == 2);
+  TW_CHECK(sharded.info("head.w").file == std::string(kFixtureDir) + "sharded-00002-of-00002.safetensors");
+}
+
 int main() {
+  fixtures_match_torch();
   every_dtype();
   shards_and_index();
   header_errors();
