@@ -53,6 +53,7 @@ export interface ReceivedMessage {
 export interface DeadLetter {
   id: string;
   body: JobMessage;
+  /** At least the deliveries before dead-lettering (SQS counts the listing itself too). */
   receiveCount: number;
   attributes: Record<string, string>;
   sentAt: number;

@@ -1,6 +1,6 @@
 // The queue contract: every driver runs this suite against a real backend (a SQLite file, an
 // SQS-compatible server on loopback). Timeouts are short (1 s leases) so the suite stays fast.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { LeaseLostError } from "../../../functions/queue/queue.js";
 import type { Queue } from "../../../functions/queue/queue.js";
 
@@ -16,14 +16,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const job = (n: number, model = "demo") => ({ jobId: `job-${n}`, model });
 
 export function queueContract(name: string, factory: QueueFactory): void {
-  describe(`queue contract: ${name}`, () => {
+  // Concurrent: each test has its own queue, and most of the time is spent waiting out leases.
+  describe.concurrent(`queue contract: ${name}`, () => {
     const open: Queue[] = [];
     async function make(options: Partial<QueueFactoryOptions> = {}): Promise<Queue> {
       const q = await factory({ visibilityTimeoutSeconds: 1, maxReceives: 3, ...options });
       open.push(q);
       return q;
     }
-    afterEach(async () => {
+    afterAll(async () => {
       await Promise.all(open.splice(0).map((q) => q.close()));
     });
 
@@ -173,7 +174,8 @@ export function queueContract(name: string, factory: QueueFactory): void {
       expect(await q.receive({ waitSeconds: 1 })).toEqual([]);
       const dead = await q.deadLetters();
       expect(dead.map((d) => d.body)).toEqual([job(11)]);
-      expect(dead[0]!.receiveCount).toBe(2);
+      // At least: SQS has no peek, so listing the DLQ itself counts as a receive there.
+      expect(dead[0]!.receiveCount).toBeGreaterThanOrEqual(2);
       expect((await q.stats()).dead).toBe(1);
     });
 
