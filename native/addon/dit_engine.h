@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 
+#include "core/progress.h"
 #include "models/wan_dit.h"
 
 namespace tw::addon {

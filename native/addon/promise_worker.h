@@ -16,10 +16,10 @@ namespace tw::addon {
 template <class Result>
 class PromiseWorker : public Napi::AsyncWorker {
  public:
-  using Execute = std::function<Result()>;
-  using Resolve = std::function<Napi::Value(Napi::Env, Result&)>;
+  using ExecuteFn = std::function<Result()>;
+  using ResolveFn = std::function<Napi::Value(Napi::Env, Result&)>;
 
-  static Napi::Promise start(Napi::Env env, Execute execute, Resolve resolve, std::function<void()> on_done = {}) {
+  static Napi::Promise start(Napi::Env env, ExecuteFn execute, ResolveFn resolve, std::function<void()> on_done = {}) {
     auto* w = new PromiseWorker(env, std::move(execute), std::move(resolve), std::move(on_done));
     Napi::Promise p = w->deferred_.Promise();
     w->Queue();
@@ -61,12 +61,12 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
  private:
-  PromiseWorker(Napi::Env env, Execute execute, Resolve resolve, std::function<void()> on_done)
+  PromiseWorker(Napi::Env env, ExecuteFn execute, ResolveFn resolve, std::function<void()> on_done)
       : Napi::AsyncWorker(env, "turbowan"), deferred_(Napi::Promise::Deferred::New(env)),
         execute_(std::move(execute)), resolve_(std::move(resolve)), on_done_(std::move(on_done)) {}
   Napi::Promise::Deferred deferred_;
-  Execute execute_;
-  Resolve resolve_;
+  ExecuteFn execute_;
+  ResolveFn resolve_;
   std::function<void()> on_done_;
   std::unique_ptr<Result> result_;
   bool cancelled_ = false;
