@@ -10,6 +10,7 @@ import type { JobEvent, JobEvents } from "../jobs/model.js";
 import type { JobService } from "../jobs/service.js";
 import type { Queue } from "../queue/queue.js";
 import type { Store } from "../store/store.js";
+import type { PlatformNotifier } from "../../bot/notifier.js";
 import { createIngressApp } from "../ingress/app.js";
 import { listen } from "../ingress/node.js";
 import { createVideoEncoder } from "../worker/encoder.js";
@@ -69,27 +70,24 @@ export function combineEvents(log: Logger, ...sinks: (JobEvents | undefined)[]):
   };
 }
 
-// The platform packages (bot/) are optional at run time: only configured platforms are loaded.
-type Loaded = Record<string, unknown>;
-const load = (specifier: string) => import(specifier) as Promise<Loaded>;
+// The platform packages (bot/) load only when their platform is configured (discord.js is large).
 
 /** The Discord/GitHub renderers, when either platform is configured. */
-export async function platformNotifier(config: Config, store: Store, log: Logger): Promise<JobEvents | undefined> {
+export async function platformNotifier(config: Config, store: Store, log: Logger): Promise<PlatformNotifier | undefined> {
   if (!config.discord && !config.github) return undefined;
-  const mod = await load("../../bot/notifier.js");
-  const create = mod.createPlatformNotifier as (deps: unknown) => JobEvents;
-  return create({ discord: config.discord, github: config.github, store, log, publicUrl: config.publicUrl });
+  const { createPlatformNotifier } = await import("../../bot/notifier.js");
+  return createPlatformNotifier({ discord: config.discord, github: config.github, store, log });
 }
 
-async function platformApps(config: Config, jobs: JobService, store: Store, log: Logger): Promise<{ discord?: Hono; github?: Hono }> {
+async function platformApps(config: Config, jobs: JobService, log: Logger): Promise<{ discord?: Hono; github?: Hono }> {
   const apps: { discord?: Hono; github?: Hono } = {};
   if (config.discord) {
-    const mod = await load("../../bot/discord/app.js");
-    apps.discord = (mod.createDiscordApp as (deps: unknown) => Hono)({ config: config.discord, jobs, store, log });
+    const { createDiscordApp } = await import("../../bot/discord/app.js");
+    apps.discord = createDiscordApp({ config: config.discord, jobs, log });
   }
   if (config.github) {
-    const mod = await load("../../bot/github/app.js");
-    apps.github = (mod.createGitHubApp as (deps: unknown) => Hono)({ config: config.github, jobs, store, log });
+    const { createGitHubApp } = await import("../../bot/github/app.js");
+    apps.github = createGitHubApp({ config: config.github, jobs, log });
   }
   return apps;
 }
@@ -98,6 +96,7 @@ export interface Ingress {
   app: Hono;
   jobs: JobService;
   core: Core;
+  notifier?: PlatformNotifier;
 }
 
 /** The ingress app over the configured drivers (Lambda, serve). */
@@ -105,7 +104,7 @@ export async function buildIngress(config: Config, log: Logger, core?: Core): Pr
   core ??= await openCore(config);
   const notifier = await platformNotifier(config, core.store, log);
   const jobs = createJobService({ queue: core.queue, store: core.store, events: notifier });
-  const apps = await platformApps(config, jobs, core.store, log);
+  const apps = await platformApps(config, jobs, log);
   const app = createIngressApp({
     jobs,
     store: core.store,
@@ -115,7 +114,7 @@ export async function buildIngress(config: Config, log: Logger, core?: Core): Pr
     log,
     ...apps,
   });
-  return { app, jobs, core };
+  return { app, jobs, core, notifier };
 }
 
 export type WorkerTuning = Partial<
@@ -183,6 +182,7 @@ export async function startLocalStack(
     close(closeOpts = {}) {
       closing ??= (async () => {
         await worker?.stop(closeOpts);
+        await ingress.notifier?.idle();
         await server.close();
         await core.close();
       })();

@@ -74,13 +74,14 @@ export class EnginePool {
     return [...this.residents.values()].sort((a, b) => a.lastUsed - b.lastUsed).map((r) => r.model);
   }
 
-  /** Borrow the warm pipeline for `model`, loading it first if needed. */
-  async acquire(model: ModelName): Promise<PipelineLease> {
+  /** Borrow the warm pipeline for `model`, loading it first if needed. `log` is the job's logger,
+   * so load and swap lines carry its job id. */
+  async acquire(model: ModelName, log: Logger = this.log): Promise<PipelineLease> {
     if (this.closed) throw new Error("The engine pool is shut down.");
     let resident = this.residents.get(model);
     if (!resident) {
-      await this.makeRoomFor(model);
-      resident = { model, pipeline: this.load(model), inUse: 0, lastUsed: 0 };
+      await this.makeRoomFor(model, log);
+      resident = { model, pipeline: this.load(model, log), inUse: 0, lastUsed: 0 };
       this.residents.set(model, resident);
       resident.pipeline.catch(() => {
         // A failed load must not stay cached: the next job retries it (e.g. after fixing the files).
@@ -110,15 +111,15 @@ export class EnginePool {
   }
 
   /** Unload one model now (no-op when it is not loaded). */
-  async unload(model: ModelName): Promise<void> {
+  async unload(model: ModelName, log: Logger = this.log): Promise<void> {
     const resident = this.residents.get(model);
     if (!resident) return;
     this.residents.delete(model);
-    this.log.info({ model }, "unloading model");
+    log.info({ model }, "unloading model");
     try {
       await (await resident.pipeline).dispose();
     } catch (err) {
-      this.log.warn({ model, err }, "unloading the model failed");
+      log.warn({ model, err }, "unloading the model failed");
     }
   }
 
@@ -128,7 +129,7 @@ export class EnginePool {
     await Promise.all([...this.residents.keys()].map((m) => this.unload(m)));
   }
 
-  private async makeRoomFor(model: ModelName): Promise<void> {
+  private async makeRoomFor(model: ModelName, log: Logger): Promise<void> {
     while (this.residents.size >= this.maxResident) {
       const idle = [...this.residents.values()].filter((r) => r.inUse === 0).sort((a, b) => a.lastUsed - b.lastUsed)[0];
       if (!idle) {
@@ -137,12 +138,12 @@ export class EnginePool {
           `Cannot load ${model}: ${this.residents.size} model(s) already loaded and busy (max resident ${this.maxResident}).`,
         );
       }
-      this.log.info({ model: idle.model, for: model }, "swapping out least recently used model");
-      await this.unload(idle.model);
+      log.info({ model: idle.model, for: model }, "swapping out least recently used model");
+      await this.unload(idle.model, log);
     }
   }
 
-  private async load(model: ModelName): Promise<Pipeline> {
+  private async load(model: ModelName, log: Logger): Promise<Pipeline> {
     this.engine ??= typeof this.opts.engine === "function" ? this.opts.engine() : Promise.resolve(this.opts.engine ?? importEngine());
     const engine = await this.engine;
     const started = Date.now();
@@ -151,9 +152,9 @@ export class EnginePool {
         ? await engine.demoCheckpoints(path.join(this.opts.modelsDir, "demo"))
         : findCheckpoints(this.opts.modelsDir, model);
     const backend = this.opts.backend === "auto" ? undefined : this.opts.backend;
-    this.log.info({ model, backend: backend ?? "auto" }, "loading model");
+    log.info({ model, backend: backend ?? "auto" }, "loading model");
     const pipeline = await engine.loadPipeline({ model, checkpoints, backend });
-    this.log.info({ model, ms: Date.now() - started }, "model loaded");
+    log.info({ model, ms: Date.now() - started }, "model loaded");
     return pipeline;
   }
 }

@@ -168,7 +168,7 @@ export function createJobRunner(opts: JobRunnerOptions) {
     const o = record.request.options;
     onProgress({ stage: "load", step: 0, total: 1 });
     const t = Date.now();
-    const lease = await opts.pool.acquire(o.model);
+    const lease = await opts.pool.acquire(o.model, log);
     timings.load = Date.now() - t;
     try {
       if (signal.aborted) throw new Cancelled();
@@ -278,7 +278,7 @@ async function upload(
  * Updates are chained so records are written in order; the latest skipped update goes out when
  * the interval ends, so the last step of a stage is not lost.
  */
-function progressReporter(ctx: RecordContext, jobId: string, intervalMs: number, log: Logger) {
+export function progressReporter(ctx: RecordContext, jobId: string, intervalMs: number, log: Logger) {
   let chain: Promise<unknown> = Promise.resolve();
   let lastSent = 0;
   let lastStage: string | undefined;

@@ -54,6 +54,14 @@ describe("web console", () => {
     await expect.poll(() => page.locator("#model option").count()).toBeGreaterThan(0);
     expect(await page.locator("#model").inputValue()).toBe("demo");
 
+    // Record every progress text the page shows, to check that live progress reached it.
+    await page.evaluate(() => {
+      const seen: string[] = ((window as unknown as { seen: string[] }).seen = []);
+      new MutationObserver(() => {
+        for (const el of document.querySelectorAll(".progress-text")) seen.push(el.textContent ?? "");
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+
     // Keyboard only: the form is reachable and usable without a mouse.
     await page.getByLabel("Prompt").fill("a red fox running through fresh snow");
     await page.locator("details summary").press("Enter");
@@ -66,9 +74,14 @@ describe("web console", () => {
     const job = page.locator("#jobs > li").first();
     await expect.poll(() => job.locator("h3").textContent()).toBe("a red fox running through fresh snow");
 
+    // Live progress arrives over SSE while the job runs; then it finishes.
+    await expect
+      .poll(() => job.locator(".status").textContent(), { timeout: 120_000 })
+      .toMatch(/succeeded|failed|cancelled/);
+    expect(await job.locator(".status").textContent(), (await job.locator(".error").allTextContents()).join(" ")).toBe("succeeded");
+    const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    expect(seen.some((t) => /Denoising \d+\/\d+/.test(t)), seen.join(" | ")).toBe(true);
     const video = job.locator("video");
-    await video.waitFor({ state: "attached", timeout: 120_000 });
-    expect(await job.locator(".status").textContent()).toBe("succeeded");
     expect(await page.locator("#announcer").textContent()).toMatch(/succeeded/);
 
     // The element loads the mp4 from /files and plays it.
@@ -95,7 +108,7 @@ describe("web console", () => {
     expect(colours.size).toBeGreaterThan(20);
     expect(bytes.length).toBeGreaterThan(20_000);
     expect(errors).toEqual([]);
-  });
+  }, 180_000);
 
   it("shows a refused request's message in the status region", async () => {
     await page.getByLabel("Prompt").fill("   ");

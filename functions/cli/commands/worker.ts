@@ -66,6 +66,7 @@ export const worker: Command = {
     log.info({ models: config.models, queue: config.queue.driver, store: config.store.driver }, "worker started");
     await onShutdown(log);
     await w.stop({ graceMs: flags.grace * 1000 });
+    await notifier?.idle();
     await protection.release();
     await core.close();
     log.info("worker stopped");
