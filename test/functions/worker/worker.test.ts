@@ -1,0 +1,179 @@
+// The worker end to end on real parts: SQLite queue, local store, the demo engine on the CPU, ffmpeg.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { artifactKeys } from "../../../functions/worker/job-runner.js";
+import { createHarness, type Harness } from "./harness.js";
+
+let h: Harness;
+beforeEach(async () => {
+  h = await createHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const ffprobe = (file: string) =>
+  JSON.parse(
+    execFileSync("ffprobe", ["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=codec_name,pix_fmt,width,height,nb_read_frames", "-of", "json", file], {
+      encoding: "utf8",
+    }),
+  ).streams[0];
+
+const storePath = (key: string) => path.join(h.dataDir, "store", "files", key);
+
+describe("worker", () => {
+  it("runs a job: started → progress → succeeded, with an mp4, poster and preview in the store", async () => {
+    const w = h.worker();
+    w.start();
+    const job = await h.submit({ options: { seed: 11 } });
+    const done = await h.waitFor(job.id, ["succeeded", "failed"]);
+    expect(done.error).toBeUndefined();
+    expect(done.status).toBe("succeeded");
+    expect(done.attempts).toBe(1);
+    expect(done.seed).toBe(11);
+    const keys = artifactKeys(job.id);
+    expect(done.artifacts).toMatchObject({ video: keys.video, poster: keys.poster });
+    expect(done.artifacts.videoBytes).toBeGreaterThan(1000);
+    const stream = ffprobe(storePath(keys.video));
+    expect(stream).toMatchObject({ codec_name: "h264", pix_fmt: "yuv420p" });
+    expect(Number(stream.nb_read_frames)).toBe(5);
+    expect(done.timingsMs.total).toBeGreaterThan(0);
+
+    const types = h.eventsOf(job.id).map((e) => e.type);
+    expect(types[0]).toBe("queued");
+    expect(types[1]).toBe("started");
+    expect(types.at(-1)).toBe("succeeded");
+    expect(types.filter((t) => t === "succeeded")).toHaveLength(1);
+    const stages = h.eventsOf(job.id, "progress").map((e) => (e.type === "progress" ? e.progress.stage : ""));
+    expect(stages).toContain("denoise");
+    expect(stages).toContain("encode-video");
+    const succeeded = h.eventsOf(job.id, "succeeded")[0]!;
+    expect(succeeded.type === "succeeded" && succeeded.urls.video).toBe(`http://tw.test/files/${keys.video}`);
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0, dead: 0 });
+
+    // Every log line about the job carries its id.
+    const jobLines = h.logs.filter((l) => JSON.stringify(l).includes(job.id) || /job|model/.test(String(l.msg)));
+    expect(jobLines.length).toBeGreaterThan(2);
+    for (const line of jobLines.filter((l) => l.msg !== "consumer started")) expect(line.jobId, JSON.stringify(line)).toBe(job.id);
+  });
+
+  it("keeps the model warm: the second job does not load it again", async () => {
+    const w = h.worker();
+    w.start();
+    const a = await h.submit();
+    await h.waitFor(a.id, ["succeeded"]);
+    const b = await h.submit({ prompt: "a second video" });
+    await h.waitFor(b.id, ["succeeded"]);
+    expect(h.logs.filter((l) => l.msg === "loading model")).toHaveLength(1);
+    expect(w.pool.resident()).toEqual(["demo"]);
+  });
+
+  it("a redelivered message of a finished job only re-announces it: no second generation", async () => {
+    const w = h.worker();
+    w.start();
+    const job = await h.submit();
+    const first = await h.waitFor(job.id, ["succeeded"]);
+    const video = storePath(first.artifacts.video!);
+    const mtime = statSync(video).mtimeMs;
+    const firstUrls = h.eventsOf(job.id, "succeeded")[0];
+
+    // As if the worker died between markSucceeded and ack: the same message comes back.
+    await h.queue.send({ jobId: job.id, model: "demo" });
+    await expect.poll(() => h.eventsOf(job.id, "succeeded").length, { timeout: 10_000 }).toBe(2);
+    const again = h.eventsOf(job.id, "succeeded")[1]!;
+    expect(again.type === "succeeded" && again.urls).toEqual(firstUrls?.type === "succeeded" && firstUrls.urls);
+    expect(h.eventsOf(job.id, "started")).toHaveLength(1);
+    const record = (await h.store.getRecord(job.id))!;
+    expect(record.attempts).toBe(1);
+    expect(statSync(video).mtimeMs).toBe(mtime);
+    await expect.poll(() => h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0 });
+  });
+
+  it("a job whose result is already stored (crash after upload) is recorded and announced, not generated", async () => {
+    const w = h.worker();
+    w.start();
+    const a = await h.submit();
+    const done = await h.waitFor(a.id, ["succeeded"]);
+    await w.stop();
+    // Job b "crashed" after uploading: its record says running, its files are in the store.
+    const b = await h.submit({ prompt: "uploaded but not recorded" });
+    const keys = artifactKeys(b.id);
+    const src = (await h.store.getArtifact(done.artifacts.video!))!;
+    await h.store.putArtifact(keys.video, src.data, "video/mp4");
+    const record = (await h.store.getRecord(b.id))!;
+    record.status = "running";
+    record.attempts = 1;
+    await h.store.putRecord(record);
+
+    const w2 = h.worker();
+    w2.start();
+    const finished = await h.waitFor(b.id, ["succeeded", "failed"], 20_000);
+    expect(finished.status).toBe("succeeded");
+    expect(finished.artifacts.video).toBe(keys.video);
+    expect(finished.attempts).toBe(1);
+    expect(h.eventsOf(b.id, "started")).toHaveLength(0);
+    expect(h.eventsOf(b.id, "succeeded")).toHaveLength(1);
+  });
+
+  it("a job cancelled while queued is skipped and acknowledged", async () => {
+    const job = await h.submit();
+    await h.jobs.cancel(job.id, "test");
+    const next = await h.submit({ prompt: "the next one" });
+    const w = h.worker();
+    w.start();
+    await h.waitFor(next.id, ["succeeded"]);
+    expect((await h.store.getRecord(job.id))!.status).toBe("cancelled");
+    expect(h.eventsOf(job.id, "started")).toHaveLength(0);
+    expect(await h.store.exists(artifactKeys(job.id).video)).toBe(false);
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+
+  it("a running job stops when cancelled; the worker goes on with the next job", async () => {
+    const w = h.worker({ progressIntervalMs: 0 });
+    w.start();
+    // Long enough to be cancelled mid-way: many frames and all four steps.
+    const job = await h.submit({ options: { frames: 81, steps: 4 } });
+    await h.waitFor(job.id, ["running"]);
+    await expect.poll(() => h.eventsOf(job.id, "progress").some((e) => e.type === "progress" && e.progress.stage === "denoise"), { timeout: 30_000 }).toBe(true);
+    const t = Date.now();
+    await h.jobs.cancel(job.id, "test");
+    const cancelled = await h.waitFor(job.id, ["cancelled", "succeeded", "failed"], 30_000);
+    expect(cancelled.status).toBe("cancelled");
+    expect(cancelled.cancelledBy).toBe("test");
+    expect(Date.now() - t).toBeLessThan(10_000);
+    expect(h.eventsOf(job.id, "cancelled")).toHaveLength(1);
+    expect(await h.store.exists(artifactKeys(job.id).video)).toBe(false);
+
+    const next = await h.submit({ prompt: "after the cancel" });
+    expect((await h.waitFor(next.id, ["succeeded", "failed"])).status).toBe("succeeded");
+  });
+
+  it("a bad checkpoint fails the job with a clear message, and the worker stays healthy", async () => {
+    // Files that exist but are not checkpoints: the real loader must refuse them.
+    const dir = path.join(h.modelsDir, "wan2.1-t2v-1.3b");
+    mkdirSync(dir, { recursive: true });
+    for (const f of ["dit.pth", "vae.pth", "umt5.pth", "tokenizer.json"]) writeFileSync(path.join(dir, f), "not a checkpoint");
+    const w = h.worker({ models: ["demo", "wan2.1-t2v-1.3b"] });
+    w.start();
+    const bad = await h.submit({ options: { model: "wan2.1-t2v-1.3b", frames: 5, steps: 1 } });
+    const failed = await h.waitFor(bad.id, ["failed", "succeeded"]);
+    expect(failed.status).toBe("failed");
+    expect(failed.error).toMatch(/^The model could not be loaded: .*dit\.pth/);
+    const event = h.eventsOf(bad.id, "failed")[0]!;
+    expect(event.type === "failed" && event.retryable).toBe(false);
+
+    const good = await h.submit({ prompt: "after the failure" });
+    expect((await h.waitFor(good.id, ["succeeded", "failed"])).status).toBe("succeeded");
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0, dead: 0 });
+  });
+
+  it("missing weights fail the job with what to do about it", async () => {
+    const w = h.worker({ models: ["wan2.1-t2v-14b"] });
+    w.start();
+    const job = await h.submit({ options: { model: "wan2.1-t2v-14b", frames: 5, steps: 1 } });
+    const failed = await h.waitFor(job.id, ["failed"]);
+    expect(failed.error).toMatch(/turbowan fetch-weights wan2\.1-t2v-14b/);
+  });
+});
