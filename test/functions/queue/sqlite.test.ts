@@ -39,14 +39,20 @@ describe("sqlite queue", () => {
     const total = 200;
     for (let i = 0; i < total; i++) await q.send({ jobId: `j${i}`, model: "demo" });
     const child = join(import.meta.dirname, "sqlite-racer.ts");
-    const run = () =>
-      new Promise<string[]>((resolve, reject) => {
-        const p = fork(child, [path], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-        p.on("message", (m) => resolve(m as string[]));
+    // Start all racers first and release them together, so process start-up time cannot decide the race.
+    const racers = [0, 1, 2].map(() => {
+      const p = fork(child, [path], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      const ready = new Promise<void>((resolve) => p.once("message", () => resolve()));
+      const done = new Promise<string[]>((resolve, reject) => {
+        p.on("message", (m) => m !== "ready" && resolve(m as string[]));
         p.on("error", reject);
         p.on("exit", (code) => code && reject(new Error(`racer exited with ${code}`)));
       });
-    const [a, b, c] = await Promise.all([run(), run(), run()]);
+      return { p, ready, done };
+    });
+    await Promise.all(racers.map((r) => r.ready));
+    for (const r of racers) r.p.send("go");
+    const [a = [], b = [], c = []] = await Promise.all(racers.map((r) => r.done));
     const all = [...a, ...b, ...c];
     expect(all.length).toBe(total);
     expect(new Set(all).size).toBe(total);
