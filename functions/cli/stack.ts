@@ -99,8 +99,9 @@ export interface Ingress {
   notifier?: PlatformNotifier;
 }
 
-/** The ingress app over the configured drivers (Lambda, serve). */
-export async function buildIngress(config: Config, log: Logger, core?: Core): Promise<Ingress> {
+/** The ingress app over the configured drivers (Lambda, serve). `console: false` leaves out the
+ * web console and its API (the public Lambda URL: the console has no login). */
+export async function buildIngress(config: Config, log: Logger, core?: Core, opts: { console?: boolean } = {}): Promise<Ingress> {
   core ??= await openCore(config);
   const notifier = await platformNotifier(config, core.store, log);
   const jobs = createJobService({ queue: core.queue, store: core.store, events: notifier });
@@ -111,6 +112,7 @@ export async function buildIngress(config: Config, log: Logger, core?: Core): Pr
     queue: core.queue,
     models: config.models,
     serveFiles: config.store.driver === "local",
+    console: opts.console ?? true,
     log,
     ...apps,
   });

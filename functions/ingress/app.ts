@@ -55,7 +55,9 @@ export function createIngressApp(deps: IngressDeps): Hono {
     app.get("/", (c) =>
       c.html(CONSOLE.html, 200, {
         ...headers,
-        "content-security-policy": "default-src 'self'; img-src 'self' data: blob: https:; media-src 'self' blob: https:",
+        "content-security-policy": // Result URLs name TURBOWAN_PUBLIC_URL, which may be another spelling of this origin
+        // (localhost vs 127.0.0.1) or a bucket: allow http(s) media, nothing else from elsewhere.
+        "default-src 'self'; img-src 'self' data: blob: http: https:; media-src 'self' blob: http: https:",
       }),
     );
     app.get("/console.js", (c) => c.body(CONSOLE.js, 200, { ...headers, "content-type": "text/javascript; charset=utf-8" }));

@@ -7,6 +7,8 @@ import { buildIngress } from "../cli/stack.js";
 
 const config = loadConfig();
 const log = createLogger({ level: config.logLevel, name: "turbowan-ingress" });
-const { app } = await buildIngress(config, log);
+// The function URL is public and the console has no login: Discord and GitHub (which verify their
+// own signatures) and /healthz only. Run the console with `turbowan serve` where you control access.
+const { app } = await buildIngress(config, log, undefined, { console: false });
 
 export const handler = handle(app);

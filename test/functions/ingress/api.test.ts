@@ -187,3 +187,30 @@ describe("GET /api/events", () => {
     await reader.cancel().catch(() => undefined);
   });
 });
+
+describe("mounts", () => {
+  it("mounts the Discord sub-app at /discord/interactions and leaves out the console when asked", async () => {
+    const { createDiscordApp } = await import("../../../bot/discord/app.js");
+    const { generateKeyPairSync, sign } = await import("node:crypto");
+    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+    const raw = publicKey.export({ format: "der", type: "spki" }).subarray(-32).toString("hex");
+    const discord = createDiscordApp({ jobs, config: { applicationId: "123", publicKey: raw } });
+    const lambdaLike = createIngressApp({ jobs, store, console: false, serveFiles: false, discord });
+    expect((await lambdaLike.request("/")).status).toBe(404);
+    expect((await lambdaLike.request("/api/jobs")).status).toBe(404);
+    expect((await lambdaLike.request("/healthz")).status).toBe(200);
+
+    const unsigned = await lambdaLike.request("/discord/interactions", { method: "POST", body: JSON.stringify({ type: 1 }) });
+    expect(unsigned.status).toBe(401);
+    const body = JSON.stringify({ type: 1, id: "1", application_id: "123", token: "t", version: 1 });
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = sign(null, Buffer.from(timestamp + body), privateKey).toString("hex");
+    const ping = await lambdaLike.request("/discord/interactions", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-signature-ed25519": signature, "x-signature-timestamp": timestamp },
+      body,
+    });
+    expect(ping.status).toBe(200);
+    expect(await ping.json()).toEqual({ type: 1 });
+  });
+});
