@@ -84,9 +84,11 @@ bool looks_like_json(const MappedFile& f) {
 
 bool looks_like_safetensors(const MappedFile& f) {
   if (f.size() < 9) return false;
+  // The length is not checked against the file size here: a truncated file should be reported
+  // as a truncated safetensors file, not as an unknown format.
   uint64_t n = 0;
   std::memcpy(&n, f.data(), 8);
-  return n >= 2 && n <= f.size() - 8 && f.data()[8] == '{';
+  return n >= 2 && n <= (uint64_t(100) << 20) && f.data()[8] == '{';
 }
 
 std::string first_bytes_hex(const MappedFile& f) {
@@ -118,7 +120,13 @@ void read_index(const std::shared_ptr<MappedFile>& f, CheckpointBuilder& out) {
     if (seen.insert(shard).second) shards.push_back(shard);
   }
   if (shards.empty()) throw Error(f->path() + ": weight_map is empty");
-  for (const auto& shard : shards) read_file(shard, out, false);
+  for (const auto& shard : shards) {
+    try {
+      read_file(shard, out, false);
+    } catch (const Error& e) {
+      throw Error(f->path() + ": shard " + e.what());
+    }
+  }
   for (const auto& kv : map->object) {
     std::string shard = kv.second.string[0] == '/' ? kv.second.string : dir_of(f->path()) + kv.second.string;
     const TensorInfo* t = out.find(kv.first);
@@ -158,6 +166,19 @@ Checkpoint Checkpoint::open(const std::vector<std::string>& paths) {
   Checkpoint ck;
   CheckpointBuilder b{ck};
   for (const auto& p : paths) read_file(p, b, true);
+  return ck;
+}
+
+Checkpoint Checkpoint::from_tensors(std::vector<TensorInfo> tensors) {
+  Checkpoint ck;
+  CheckpointBuilder b{ck};
+  for (auto& t : tensors) {
+    if (checked_numel(t.shape) < 0) throw Error("in-memory tensor '" + t.name + "' has invalid shape " + shape_string(t.shape));
+    if (t.stride.size() != t.shape.size()) t.stride = contiguous_strides(t.shape);
+    if (t.file.empty()) t.file = "(in-memory)";
+    b.add(std::move(t));
+  }
+  ck.files_.push_back("(in-memory)");
   return ck;
 }
 

@@ -47,6 +47,9 @@ class Checkpoint {
   // or an index.json, are merged; a key present twice is an error naming both files.
   static Checkpoint open(const std::vector<std::string>& paths);
   static Checkpoint open(const std::string& path) { return open(std::vector<std::string>{path}); }
+  // A checkpoint over tensors the caller owns (synthetic models, tests); their data must outlive it.
+  // Duplicate names are an error, as in open().
+  static Checkpoint from_tensors(std::vector<TensorInfo> tensors);
 
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const;  // throws naming the key and file(s)
@@ -57,6 +60,8 @@ class Checkpoint {
   std::vector<std::string> names() const;
   size_t size() const { return tensors_.size(); }
   const std::vector<std::string>& files() const { return files_; }
+  // The mapped files every view points into (e.g. to pin or prefetch them before an upload).
+  const std::vector<std::shared_ptr<MappedFile>>& mappings() const { return mappings_; }
 
   // Renames keys in place (used by the key-scheme normalizers). Missing `from` is an error.
   void rename(const std::string& from, const std::string& to);
