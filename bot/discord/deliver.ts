@@ -5,8 +5,8 @@
 import type { JobArtifacts, JobEvent, JobRecord, ReplyTo } from "../../functions/jobs/model.js";
 import type { BotLogger } from "../config.js";
 import { silentLogger } from "../config.js";
-import { isTokenGone, isTooLarge, isUnknownMessage, type DiscordApi, type MessageBody, type UploadFile } from "./api.js";
-import { renderCancelled, renderFailed, renderProgress, renderQueued, renderStarted, renderSucceeded, type ResultMedia } from "./render.js";
+import { isTokenGone, isTooLarge, isNotYetKnown, type DiscordApi, type MessageBody, type UploadFile } from "./api.js";
+import { renderCancelled, renderFailed, renderProgress, renderQueued, renderRetrying, renderStarted, renderSucceeded, type ResultMedia } from "./render.js";
 import { DEFAULT_ATTACHMENT_LIMIT } from "./to-job.js";
 
 export const TOKEN_LIFETIME_MS = 15 * 60_000;
@@ -63,7 +63,7 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
       await deps.api.editOriginal(r.applicationId, r.interactionToken, body, files);
     } catch (err) {
       // Right after the deferred reply Discord may not know the message yet: wait once and retry.
-      if ((isUnknownMessage(err) || isTokenGone(err)) && now() - r.tokenIssuedAt < 10_000) {
+      if (isNotYetKnown(err) && now() - r.tokenIssuedAt < 10_000) {
         await new Promise((res) => setTimeout(res, 1000));
         await deps.api.editOriginal(r.applicationId, r.interactionToken, body, files);
         return;
@@ -176,7 +176,9 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
         return final(job, r, (media) => renderSucceeded(job, { ...media, ...(note && media.attachmentName ? { note } : {}) }, now()), files, fallback);
       }
       case "failed":
-        return final(job, r, (media) => renderFailed(job, event.error, event.retryable, media.mentionUserId));
+        // retryable: the job went back to the queue and the worker tries again; not the end.
+        if (event.retryable) return update(job, r, renderRetrying(job, event.error));
+        return final(job, r, (media) => renderFailed(job, event.error, media.mentionUserId));
       case "cancelled":
         return final(job, r, () => renderCancelled(job));
     }

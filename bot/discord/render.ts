@@ -124,12 +124,18 @@ export function renderSucceeded(job: JobRecord, media: ResultMedia, now: number)
   };
 }
 
-export function renderFailed(job: JobRecord, error: string, retryable: boolean, mentionUserId?: string): MessageBody {
+/** A final failure: says why, with a Retry button (same options, same seed). */
+export function renderFailed(job: JobRecord, error: string, mentionUserId?: string): MessageBody {
   const lines = [mentionUserId ? `<@${mentionUserId}>` : undefined, header(job), `❌ The video failed: ${error}`].filter(Boolean);
-  const components: APIActionRowComponent<APIButtonComponent>[] = retryable
-    ? [{ type: ComponentType.ActionRow, components: [{ type: ComponentType.Button, style: ButtonStyle.Danger, label: "Retry", emoji: { name: "🔁" }, custom_id: buttonId("retry", job.id) }] }]
-    : [];
+  const components: APIActionRowComponent<APIButtonComponent>[] = [
+    { type: ComponentType.ActionRow, components: [{ type: ComponentType.Button, style: ButtonStyle.Danger, label: "Retry", emoji: { name: "🔁" }, custom_id: buttonId("retry", job.id) }] },
+  ];
   return { content: lines.join("\n"), components, allowed_mentions: mentionUserId ? { users: [mentionUserId] } : { parse: [] } };
+}
+
+/** A failed attempt the worker will retry by itself. */
+export function renderRetrying(job: JobRecord, error: string): MessageBody {
+  return { content: `${header(job)}\n⚠️ Attempt ${job.attempts} failed (${error}); trying again…`, components: [], ...noMentions };
 }
 
 export function renderCancelled(job: JobRecord): MessageBody {

@@ -18,8 +18,9 @@ export function createGitHubDelivery(deps: { client: GitHubClient; logger?: BotL
     if (event.type === "succeeded") {
       await client.comment(r.installationId, r.owner, r.repo, r.issueNumber, renderResultComment(event.job, event.urls, who));
       await client.react(r.installationId, r.owner, r.repo, r.commentId, "rocket");
-    } else if (event.type === "failed") {
-      await client.comment(r.installationId, r.owner, r.repo, r.issueNumber, renderFailureComment(event.job, event.error, event.retryable, who));
+    } else if (event.type === "failed" && !event.retryable) {
+      // A retryable failure is not the end: the worker tries again, so nothing is posted yet.
+      await client.comment(r.installationId, r.owner, r.repo, r.issueNumber, renderFailureComment(event.job, event.error, who));
       await client.react(r.installationId, r.owner, r.repo, r.commentId, "confused");
     } else if (event.type === "cancelled") {
       await client.comment(r.installationId, r.owner, r.repo, r.issueNumber, renderCancelledComment(event.job, who));

@@ -32,13 +32,13 @@ export function renderResultComment(job: JobRecord, urls: { video: string; poste
     .join("\n");
 }
 
-export function renderFailureComment(job: JobRecord, error: string, retryable: boolean, mention: string): string {
+export function renderFailureComment(job: JobRecord, error: string, mention: string): string {
   return [
     `@${mention} the video failed: ${neutral(error)}`,
     "",
     quote(neutral(job.request.prompt)),
     "",
-    retryable ? "It may work on another try: post the command again." : "Change the command and post it again.",
+    "Post the command again to retry, or change it first if the reason above asks for that.",
     `<sub>job \`${job.id}\`</sub>`,
   ].join("\n");
 }
