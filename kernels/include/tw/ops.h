@@ -76,7 +76,7 @@ void gated_add(const GatedAddParams& p);
 // Wan's interleaved 3D rotary embedding, in place on x [L, heads, 128] for a token grid T×H×W
 // (token n = t·H·W + h·W + w). Pair i of a head rotates (x[2i], x[2i+1]) by angle
 // pos_axis · theta^(−2j/dim_axis); pairs 0..21 use t (dim 44), 22..42 use h, 43..63 use w (dim 42).
-// Angles are computed in float64 then applied in fp32 (the official Wan2.1 math).
+// Angles, cos/sin and the rotation are float64, rounded once to fp32 (the official Wan2.1 math).
 struct Rope3dParams {
   Tensor x;
   int64_t T = 0, H = 0, W = 0;
