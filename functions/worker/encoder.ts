@@ -1,17 +1,17 @@
-// The worker's video encoder: generated RGB frames → mp4 + poster + animated preview, by
-// functions/media (ffmpeg). Kept as a thin adapter so the job runner depends on one small interface.
+// The worker's video encoder: generated RGB frames → mp4 (+ poster and animated preview when
+// functions/media provides them). A thin adapter so the job runner depends on one small interface.
+import path from "node:path";
+import { encodeMp4 } from "../media/encode.js";
 import type { VideoEncoder } from "./job-runner.js";
 
 export function createVideoEncoder(): VideoEncoder {
   return {
     async encode(video, dir, opts) {
-      const specifier = "../media/index.js";
-      const media = (await import(specifier)) as Record<string, unknown>;
-      void media;
-      void video;
-      void dir;
-      void opts;
-      throw new Error("functions/media is not available yet.");
+      const mp4 = await encodeMp4(video.frames, video.width, video.height, video.fps, {
+        outFile: path.join(dir, "video.mp4"),
+        ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
+      });
+      return { video: mp4.file };
     },
   };
 }

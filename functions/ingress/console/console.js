@@ -104,6 +104,13 @@ function announce(job) {
   announcer.textContent = `Job “${short(job.request.prompt)}” ${job.status}.`;
 }
 
+// "Queued, 2nd in line": position among the queued jobs this page knows, oldest first.
+function queuedLabel(job) {
+  const queued = [...jobs.values()].filter((j) => j.status === "queued").sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+  const i = queued.findIndex((j) => j.id === job.id);
+  return i < 0 ? "Queued" : i === 0 ? "Queued, next in line" : `Queued, ${i + 1} in line`;
+}
+
 function h(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children);
@@ -125,6 +132,12 @@ function upsert(job) {
     list.prepend(el);
   }
   render(el, job);
+  // Queue positions of the other queued jobs move when one starts or leaves.
+  if (old?.status !== job.status) {
+    for (const other of jobs.values()) {
+      if (other.id !== job.id && other.status === "queued") render(document.getElementById(`job-${other.id}`), other);
+    }
+  }
   $("#empty").hidden = jobs.size > 0;
 }
 
@@ -137,10 +150,11 @@ function render(el, job) {
     h("span", { className: `status status-${job.status}` }, job.status)));
   if (job.status === "queued" || job.status === "running") {
     const p = job.progress;
-    const stage = p ? STAGES[p.stage] ?? p.stage : "Queued";
-    const label = p && p.total ? `${stage} ${p.step}/${p.total}` : stage;
-    const bar = h("progress", { max: p?.total || 1 });
-    if (p && p.total) bar.value = p.step;
+    const stage = p && job.status === "running" ? STAGES[p.stage] ?? p.stage : queuedLabel(job);
+    const running = job.status === "running" && p && p.total;
+    const label = running ? `${stage} ${p.step}/${p.total}` : stage;
+    const bar = h("progress", { max: running ? p.total : 1 });
+    if (running) bar.value = p.step;
     bar.setAttribute("aria-label", `Progress of this job: ${label}`);
     parts.push(bar, h("p", { className: "meta progress-text" }, label));
   }
