@@ -1,0 +1,49 @@
+// RMSNorm over the last dim on CUDA: y = x · rsqrt(mean(x²) + eps) · w, fp32 math, one rounding at
+// the end (TurboDiffusion's FastRMSNorm). One CTA per row; x/y BF16 or F32, w any float dtype.
+#include "tw/cuda/device.h"
+#include "tw/cuda/dtype.cuh"
+#include "tw/ops_cuda.h"
+
+namespace tw::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <class TI, class TO>
+__global__ void rms_norm_kernel(const TI* __restrict__ x, TO* __restrict__ y, AnyFloatPtr w, int64_t D, float eps) {
+  __shared__ float red[32];
+  const TI* xr = x + int64_t(blockIdx.x) * D;
+  TO* yr = y + int64_t(blockIdx.x) * D;
+  float s = 0.f;
+  for (int64_t c = threadIdx.x; c < D; c += kThreads) { float v = to_f32(xr[c]); s += v * v; }
+  const float r = rsqrtf(block_sum(s, red) / float(D) + eps);
+  for (int64_t c = threadIdx.x; c < D; c += kThreads) yr[c] = from_f32<TO>(to_f32(xr[c]) * r * w.load(c, 1.f));
+}
+
+template <class TI, class TO>
+void launch(const ops::RmsNormParams& p, int64_t rows, int64_t D) {
+  rms_norm_kernel<TI, TO><<<unsigned(rows), kThreads, 0, stream()>>>(
+      static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data), AnyFloatPtr::of(p.w), D, p.eps);
+  TW_CUDA_CHECK_LAUNCH(rms_norm_kernel);
+}
+
+}  // namespace
+
+void rms_norm(const ops::RmsNormParams& p) {
+  const char* op = "rms_norm";
+  check_cuda_tensor(p.x, op, "x");
+  check_cuda_tensor(p.y, op, "y");
+  check(p.x.numel() == p.y.numel() && p.x.ndim >= 1, op, "x and y must have the same shape");
+  const int64_t D = p.x.size(-1), rows = p.x.numel() / D;
+  if (!p.w.empty()) { check_cuda_tensor(p.w, op, "w"); check_float_dtype(p.w, op, "w"); check(p.w.numel() == D, op, "w must have D elements"); }
+  if (rows == 0) return;
+  using bf = __nv_bfloat16;
+  const DType xi = p.x.dtype, yo = p.y.dtype;
+  if (xi == DType::BF16 && yo == DType::BF16) launch<bf, bf>(p, rows, D);
+  else if (xi == DType::F32 && yo == DType::BF16) launch<float, bf>(p, rows, D);
+  else if (xi == DType::BF16 && yo == DType::F32) launch<bf, float>(p, rows, D);
+  else if (xi == DType::F32 && yo == DType::F32) launch<float, float>(p, rows, D);
+  else check(false, op, std::string("x/y must be bfloat16 or float32, got ") + dtype_name(xi) + "/" + dtype_name(yo));
+}
+
+}  // namespace tw::cuda
