@@ -1,0 +1,169 @@
+// Frames → H.264 mp4 for chat: yuv420p (plays everywhere), +faststart (the moov atom first, so a
+// player starts before the download ends), 16 fps (Wan's rate), even dimensions (4:2:0 needs them).
+// With maxBytes (Discord's 10 MiB, say) an encode that comes out too large is redone at a bitrate
+// computed from the byte budget, at most twice; the result says what was done.
+import { mkdtemp, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { listEncoders, nvidiaGpuPresent, runFfmpeg } from "./ffmpeg.js";
+
+export type VideoEncoder = "libx264" | "h264_nvenc";
+
+export interface EncodeOptions {
+  /** Byte budget for the mp4. */
+  maxBytes?: number;
+  /** Where to write the mp4; default a new temporary file. */
+  outFile?: string;
+  /** "auto": h264_nvenc when ffmpeg lists it and an NVIDIA GPU is present, else libx264. */
+  encoder?: "auto" | VideoEncoder;
+  /** Constant-quality setting of the first encode (x264 CRF / NVENC CQ). Default 20. */
+  quality?: number;
+  /** ffmpeg command; default "ffmpeg" on PATH. */
+  ffmpeg?: string;
+}
+
+export interface EncodeAttempt {
+  /** "crf 20" or "1850 kb/s". */
+  setting: string;
+  bytes: number;
+}
+
+export interface EncodeResult {
+  file: string;
+  bytes: number;
+  frames: number;
+  width: number;
+  height: number;
+  fps: number;
+  encoder: VideoEncoder;
+  /** Every encode made, in order; more than one when the size target forced a re-encode. */
+  attempts: EncodeAttempt[];
+  /** false when maxBytes was given and even the last re-encode is larger (send a link instead). */
+  fitsTarget: boolean;
+  /** A sentence for logs: what was done and why. */
+  summary: string;
+}
+
+/** Frames are RGB8, row-major [N, H, W, 3]: one buffer of all frames, or one buffer per frame. */
+export type Frames = Uint8Array | readonly Uint8Array[];
+
+export function frameList(frames: Frames, width: number, height: number): Uint8Array[] {
+  const frameBytes = width * height * 3;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 2 || height < 2) {
+    throw new Error(`Frame size ${width}×${height} is not valid: width and height must be whole numbers ≥ 2.`);
+  }
+  if (frames instanceof Uint8Array) {
+    if (frames.byteLength === 0 || frames.byteLength % frameBytes !== 0) {
+      throw new Error(
+        `The frame buffer holds ${frames.byteLength} bytes, not a whole number of ${width}×${height} RGB frames ` +
+          `(${frameBytes} bytes each).`,
+      );
+    }
+    const out: Uint8Array[] = [];
+    for (let o = 0; o < frames.byteLength; o += frameBytes) out.push(frames.subarray(o, o + frameBytes));
+    return out;
+  }
+  if (frames.length === 0) throw new Error("There are no frames to encode.");
+  frames.forEach((f, i) => {
+    if (f.byteLength !== frameBytes) {
+      throw new Error(`Frame ${i} has ${f.byteLength} bytes; a ${width}×${height} RGB frame has ${frameBytes}.`);
+    }
+  });
+  return [...frames];
+}
+
+export async function chooseEncoder(requested: EncodeOptions["encoder"] = "auto", ffmpeg = "ffmpeg"): Promise<VideoEncoder> {
+  if (requested !== "auto") return requested;
+  const encoders = await listEncoders(ffmpeg);
+  return encoders.has("h264_nvenc") && nvidiaGpuPresent() ? "h264_nvenc" : "libx264";
+}
+
+export async function encodeMp4(
+  frames: Frames,
+  width: number,
+  height: number,
+  fps = 16,
+  options: EncodeOptions = {},
+): Promise<EncodeResult> {
+  const list = frameList(frames, width, height);
+  const ffmpeg = options.ffmpeg ?? "ffmpeg";
+  const out = options.outFile ?? join(await mkdtemp(join(tmpdir(), "turbowan-mp4-")), "video.mp4");
+  const quality = options.quality ?? 20;
+  let encoder = await chooseEncoder(options.encoder, ffmpeg);
+  const attempts: EncodeAttempt[] = [];
+  const notes: string[] = [];
+
+  const encode = async (rate: { quality: number } | { kbps: number }) => {
+    const args = ffmpegArgs(encoder, width, height, fps, rate, out);
+    try {
+      await runFfmpeg(ffmpeg, args, list);
+    } catch (err) {
+      // NVENC can be listed yet unusable (driver too old, all sessions busy): x264 always works.
+      if (encoder !== "h264_nvenc" || options.encoder === "h264_nvenc") throw err;
+      notes.push(`h264_nvenc failed (${(err as Error).message.split("\n").pop()}), used libx264`);
+      encoder = "libx264";
+      await runFfmpeg(ffmpeg, ffmpegArgs(encoder, width, height, fps, rate, out), list);
+    }
+    const bytes = (await stat(out)).size;
+    attempts.push({ setting: "quality" in rate ? `${encoder === "libx264" ? "crf" : "cq"} ${rate.quality}` : `${rate.kbps} kb/s`, bytes });
+    return bytes;
+  };
+
+  let bytes = await encode({ quality });
+  const seconds = list.length / fps;
+  if (options.maxBytes !== undefined && bytes > options.maxBytes) {
+    // Budget → bitrate, with 8% headroom for the container and rate-control overshoot.
+    let kbps = Math.floor((options.maxBytes * 8 * 0.92) / seconds / 1000);
+    for (let retry = 0; retry < 2 && bytes > options.maxBytes; retry++) {
+      if (retry > 0) kbps = Math.floor(kbps * (options.maxBytes / bytes) * 0.9);
+      kbps = Math.max(kbps, 50);
+      bytes = await encode({ kbps });
+    }
+    notes.push(`re-encoded to fit ${options.maxBytes} bytes`);
+  }
+  const fitsTarget = options.maxBytes === undefined || bytes <= options.maxBytes;
+  const summary =
+    `${list.length} frames ${width}×${height} @ ${fps} fps → ${bytes} bytes with ${encoder} ` +
+    `(${attempts.map((a) => `${a.setting}: ${a.bytes} B`).join(", ")})` +
+    (notes.length ? `; ${notes.join("; ")}` : "") +
+    (fitsTarget ? "" : `; still over the ${options.maxBytes}-byte target`);
+  return { file: out, bytes, frames: list.length, width, height, fps, encoder, attempts, fitsTarget, summary };
+}
+
+function ffmpegArgs(
+  encoder: VideoEncoder,
+  width: number,
+  height: number,
+  fps: number,
+  rate: { quality: number } | { kbps: number },
+  out: string,
+): string[] {
+  const rateArgs =
+    "quality" in rate
+      ? encoder === "libx264"
+        ? ["-crf", String(rate.quality)]
+        : ["-rc", "vbr", "-cq", String(rate.quality), "-b:v", "0"]
+      : ["-b:v", `${rate.kbps}k`, "-maxrate", `${rate.kbps}k`, "-bufsize", `${rate.kbps * 2}k`];
+  return [
+    "-hide_banner",
+    "-loglevel", "error",
+    "-y",
+    "-f", "rawvideo",
+    "-pix_fmt", "rgb24",
+    "-s", `${width}x${height}`,
+    "-framerate", String(fps),
+    "-i", "pipe:0",
+    // Pad odd sizes by one pixel (4:2:0 chroma needs even sides); convert with BT.709 and tag it, so
+    // players do not guess the colour matrix.
+    "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+    "-c:v", encoder,
+    ...(encoder === "libx264" ? ["-preset", "medium"] : ["-preset", "p5"]),
+    ...rateArgs,
+    "-pix_fmt", "yuv420p",
+    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
+    "-r", String(fps),
+    "-movflags", "+faststart",
+    "-an",
+    out,
+  ];
+}
