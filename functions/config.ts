@@ -4,8 +4,10 @@ import path from "node:path";
 import { z } from "zod";
 import { MODELS } from "./jobs/model.js";
 
+// An http(s) URL. Checked by shape, not by the WHATWG parser: SQS emulators answer with queue URLs
+// such as http://sqs.us-east-1.127.0.0.1:4566/000000000000/jobs, which it refuses.
 const url = (name: string, what: string) =>
-  z.url({ error: `set ${name} to ${what} (a full URL such as https://...).` });
+  z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, { error: `set ${name} to ${what} (a full URL such as https://...).` });
 
 const optionalText = z
   .string()
