@@ -129,7 +129,9 @@ class Int8LinearEmu(nn.Module):
             part = (xq[:, kb * 128:(kb + 1) * 128].double() @ self.wq[:, kb * 128:(kb + 1) * 128].double().T).float()
             sx = xs[torch.arange(M) // 128, kb][:, None]
             sw = self.ws[torch.arange(N) // 128, kb][None, :]
-            y = y + part * (sx * sw)
+            # fp32 fused multiply-add per k-block, as the CUDA kernel's compiled epilogue does:
+            # exact product of two fp32 values and one rounding of the sum (float64 holds both).
+            y = (y.double() + part.double() * (sx * sw).double()).float()
         y = (y.to(torch.bfloat16) + self.bias).to(torch.bfloat16)
         return y.float().reshape(*shp[:-1], N)
 
@@ -220,7 +222,17 @@ out["sample.t2v_sde2"] = sample([t2v], noise0[0], [n[0] for n in step_noises], c
 # T2V -quant: forward with the int8 W8A8 block linears
 t2vq = quantize_blocks(make_model(16, 2, seed=1))
 torch.save(td_quant_state_dict(t2vq, td_state_dict(t2v, 1)), f"{out_dir}/t2v-quant.pth")
+# Record block 0's int8 linears on the reference's own inputs: end to end, int8 rounding turns
+# fp32-level differences into occasional one-step flips, so the per-linear check is the exact one.
+linear_io = {}
+for lname in ("self_attn.q", "cross_attn.k", "ffn.2"):
+    mod = t2vq.blocks[0].get_submodule(lname)
+    def hook(m, inp, outp, lname=lname):
+        linear_io[f"quant.block0.{lname}.in"] = inp[0].reshape(-1, inp[0].shape[-1]).float().clone()
+        linear_io[f"quant.block0.{lname}.out"] = outp.reshape(-1, outp.shape[-1]).float().clone()
+    mod.register_forward_hook(hook)
 out["forward.t2v_quant"] = run(t2vq, x, 932.0, ctx[:text_rows])[None]
+out.update(linear_io)
 
 # I2V two experts (official layout, ComfyUI prefix), ODE 4 steps with the switch at t < 0.9
 hi, lo = make_model(36, 1, seed=2), make_model(36, 1, seed=3)

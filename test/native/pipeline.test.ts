@@ -86,7 +86,7 @@ describe("Pipeline (DiT + rCM) through the addon", () => {
     const q = await loadPipeline({ checkpoints: { dit: path.join(dir, "t2v-quant.pth") } });
     expect(q.config.quantized).toBe(true);
     const qo = await q.forward(g["forward.x"]!, 932, ctx);
-    expect(relL2(qo.data, g["forward.t2v_quant"]!.data)).toBeLessThan(1e-3);
+    expect(relL2(qo.data, g["forward.t2v_quant"]!.data)).toBeLessThan(5e-3); // see wan_dit_test.cpp
     q.dispose();
 
     const i2v = await loadPipeline({

@@ -4,6 +4,7 @@
 
 #include "loader/checkpoint.h"
 #include "models/wan_dit.h"
+#include "tw/ops.h"
 #include "tw_test.h"
 
 using namespace tw;
@@ -36,14 +37,29 @@ int main() {
   std::printf("t2v forward rel L2 = %.3g\n", e);
   TW_CHECK_MSG(e <= 1e-5, "t2v forward rel L2 %.3g > 1e-5", e);
 
-  // TurboDiffusion -quant layout: int8 W8A8 block linears. Activation quantization rounds to
-  // int8, so an fp32 difference of one ulp can move a value across a rounding boundary; the
-  // tolerance allows a handful of such flips (each ≈ 1/256 of a tile's amax).
+  // TurboDiffusion -quant layout: int8 W8A8 block linears. Exact check first: each linear of
+  // block 0 on the reference's own inputs (bf16 outputs, so anything but a rounding tie is equal).
   auto q = WanDit::load({kDir + "t2v-quant.pth"}, nullptr, 512);
   TW_CHECK(q->quantized());
+  {
+    auto qc = loader::Checkpoint::open(kDir + "t2v-quant.pth");
+    for (const char* n : {"self_attn.q", "cross_attn.k", "ffn.2"}) {
+      const std::string p = std::string("blocks.0.") + n, k = std::string("quant.block0.") + n;
+      Tensor in = g.tensor(k + ".in"), ref = g.tensor(k + ".out");
+      HostTensor y = HostTensor::empty(DType::F32, ref.shape_vec());
+      ops::linear_int8({in, qc.tensor(p + ".int8_weight"), qc.tensor(p + ".scale"), qc.tensor(p + ".bias"), y.t()});
+      double el = twtest::rel_l2(y.f32(), ref.ptr<float>(), size_t(ref.numel()));
+      std::printf("int8 %s rel L2 = %.3g\n", n, el);
+      TW_CHECK_MSG(el <= 1e-5, "int8 linear %s rel L2 %.3g > 1e-5", n, el);
+    }
+  }
+  // End to end, activation quantization turns the fp32-rounding differences of the rest of the
+  // network (4e-7 on the plain path) into occasional one-step int8 flips that then propagate; the
+  // quantization effect itself is ~7e-3 here, so 5e-3 still separates "quantized like TD" from
+  // "not quantized" while the exact per-linear check above carries the bit-level claim.
   double eq = forward_error(*q, g, "forward.t2v_quant", 932.0, false);
   std::printf("t2v-quant forward rel L2 = %.3g\n", eq);
-  TW_CHECK_MSG(eq <= 1e-3, "t2v-quant forward rel L2 %.3g > 1e-3", eq);
+  TW_CHECK_MSG(eq <= 5e-3, "t2v-quant forward rel L2 %.3g > 5e-3", eq);
 
   // Official layout with the ComfyUI prefix and a Conv3d patch weight; I2V (in_dim 36).
   auto hi = WanDit::load({kDir + "i2v-high.safetensors"}, nullptr, 512);
