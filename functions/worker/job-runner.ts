@@ -23,12 +23,13 @@ import {
 } from "../jobs/records.js";
 import { MAX_RECEIVES } from "../queue/constants.js";
 import type { ReceivedMessage } from "../queue/queue.js";
-import type { Store } from "../store/store.js";
+import { contentTypeFor, type Store } from "../store/store.js";
 import type { AbortReason, Disposition, HandlerContext } from "./consumer.js";
 import type { EnginePool } from "./engine-pool.js";
 import { classifyEngineError } from "./errors.js";
 
-/** Encodes generated frames into files in `dir` (functions/media does the work). */
+/** Encodes generated frames into files in `dir` (functions/media does the work). Poster and
+ * preview file names end in their format's extension. */
 export interface VideoEncoder {
   encode(
     video: GeneratedVideo,
@@ -37,12 +38,15 @@ export interface VideoEncoder {
   ): Promise<{ video: string; poster?: string; preview?: string }>;
 }
 
-/** Fixed artifact keys per job: a redelivery writes (or finds) the same objects. */
+/** Fixed artifact keys per job: a redelivery writes (or finds) the same objects. Poster and
+ * preview keep the extension of their format (jpg|png, webp|gif). */
 export const artifactKeys = (jobId: string) => ({
   video: `videos/${jobId}/video.mp4`,
-  poster: `videos/${jobId}/poster.jpg`,
-  preview: `videos/${jobId}/preview.webp`,
+  poster: (ext = "jpg") => `videos/${jobId}/poster.${ext}`,
+  preview: (ext = "webp") => `videos/${jobId}/preview.${ext}`,
 });
+const POSTER_EXTS = ["jpg", "png"];
+const PREVIEW_EXTS = ["webp", "gif"];
 
 export interface JobRunnerOptions {
   store: Store;
@@ -247,8 +251,8 @@ async function existingArtifacts(store: Store, keys: ReturnType<typeof artifactK
   if (!video) return undefined;
   video.stream.destroy();
   const artifacts: JobArtifacts = { video: keys.video, videoBytes: video.bytes };
-  if (await store.exists(keys.poster)) artifacts.poster = keys.poster;
-  if (await store.exists(keys.preview)) artifacts.preview = keys.preview;
+  for (const ext of POSTER_EXTS) if (!artifacts.poster && (await store.exists(keys.poster(ext)))) artifacts.poster = keys.poster(ext);
+  for (const ext of PREVIEW_EXTS) if (!artifacts.preview && (await store.exists(keys.preview(ext)))) artifacts.preview = keys.preview(ext);
   return artifacts;
 }
 
@@ -259,13 +263,16 @@ async function upload(
   files: { video: string; poster?: string; preview?: string },
 ): Promise<JobArtifacts> {
   const artifacts: JobArtifacts = {};
+  const ext = (file: string) => path.extname(file).slice(1).toLowerCase().replace("jpeg", "jpg");
   if (files.poster) {
-    await store.putArtifact(keys.poster, { file: files.poster }, "image/jpeg");
-    artifacts.poster = keys.poster;
+    const key = keys.poster(ext(files.poster));
+    await store.putArtifact(key, { file: files.poster }, contentTypeFor(key));
+    artifacts.poster = key;
   }
   if (files.preview) {
-    await store.putArtifact(keys.preview, { file: files.preview }, "image/webp");
-    artifacts.preview = keys.preview;
+    const key = keys.preview(ext(files.preview));
+    await store.putArtifact(key, { file: files.preview }, contentTypeFor(key));
+    artifacts.preview = key;
   }
   const info = await store.putArtifact(keys.video, { file: files.video }, "video/mp4");
   artifacts.video = keys.video;

@@ -34,7 +34,9 @@ describe("worker", () => {
     expect(done.attempts).toBe(1);
     expect(done.seed).toBe(11);
     const keys = artifactKeys(job.id);
-    expect(done.artifacts).toMatchObject({ video: keys.video, poster: keys.poster });
+    expect(done.artifacts).toMatchObject({ video: keys.video, poster: keys.poster("jpg") });
+    expect(done.artifacts.preview).toMatch(/preview\.(webp|gif)$/);
+    expect(await h.store.exists(done.artifacts.preview!)).toBe(true);
     expect(done.artifacts.videoBytes).toBeGreaterThan(1000);
     const stream = ffprobe(storePath(keys.video));
     expect(stream).toMatchObject({ codec_name: "h264", pix_fmt: "yuv420p" });
