@@ -59,7 +59,7 @@ export const modelQueueName = (base: string, model: string) => `${base}-${model.
 
 export class SqsQueue implements Queue {
   private readonly client: SQSClient;
-  private readonly ownsClient: boolean;
+  private ownsClient: boolean;
   private readonly options: SqsQueueOptions;
   private readonly visibility: number;
 
@@ -101,12 +101,10 @@ export class SqsQueue implements Queue {
       const { QueueUrl } = await client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
       if (name === options.queueName) baseUrl = QueueUrl!;
     }
-    return new SqsQueue({
-      ...options,
-      client: options.client ?? client,
-      queueUrl: baseUrl,
-      deadLetterQueueUrl: dlq.QueueUrl!,
-    });
+    const queue = new SqsQueue({ ...options, client, queueUrl: baseUrl, deadLetterQueueUrl: dlq.QueueUrl! });
+    // The client was made here unless one was passed in: the queue owns it and closes it.
+    queue.ownsClient = !options.client;
+    return queue;
   }
 
   private urlFor(model: string): string {
@@ -321,7 +319,9 @@ function decodeReceipt(receipt: string): { url: string; handle: string } {
 
 function isLeaseGone(err: unknown): boolean {
   if (!(err instanceof SQSServiceException)) return false;
-  return /MessageNotInflight|ReceiptHandleIsInvalid|InvalidParameterValue/.test(`${err.name} ${err.message}`);
+  if (/MessageNotInflight|ReceiptHandleIsInvalid/.test(err.name)) return true;
+  // AWS reports an expired handle as InvalidParameterValue "… The receipt handle has expired."
+  return err.name === "InvalidParameterValue" && /receipt ?handle/i.test(err.message);
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
