@@ -51,11 +51,25 @@ export function runFfmpeg(
       void (async () => {
         for (const chunk of input) {
           if (stdin.destroyed) return;
-          if (!stdin.write(chunk)) await new Promise<void>((r) => stdin.once("drain", r).once("close", r));
+          if (!stdin.write(chunk)) await drained(stdin);
         }
         stdin.end();
       })();
     }
+  });
+}
+
+// Resolves on "drain", or on "close" when ffmpeg quit early; removes the other listener so
+// a long encode does not pile up listeners.
+function drained(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
   });
 }
 
