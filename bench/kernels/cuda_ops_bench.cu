@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -92,19 +93,25 @@ void bench_attention(bool sla) {
       result("attention", shape, ms, 4.0 * s.H * s.L * s.Lk * 128, 2.0 * (2 * nq + 2 * nk));
     } else {
       DeviceBuffer pw = rand_bf16(128 * 128, 4, 0.09f), pb = rand_bf16(128, 5, 0.1f);
-      ops::SparseLinearAttentionParams p;
-      p.q = q.view(DType::BF16, {s.L, s.H, 128});
-      p.k = k.view(DType::BF16, {s.L, s.H, 128});
-      p.v = v.view(DType::BF16, {s.L, s.H, 128});
-      p.o = o.view(DType::BF16, {s.L, s.H, 128});
-      p.proj_w = pw.view(DType::BF16, {128, 128});
-      p.proj_b = pb.view(DType::BF16, {128});
-      p.topk = 0.1f; p.blk_q = 64; p.blk_k = 128;
-      const int64_t n_sel = ops::sla_selected_blocks(s.L, 128, 0.1f);
-      const double ms = time_ms([&] { ops::sparse_linear_attention(p); }, s.reps);
-      // Sparse-branch FLOPs (the attended keys) + linear branch (≈ 4 GEMMs of 128×128 per token·head).
-      const double flop = 4.0 * s.H * s.L * double(n_sel * 128) * 128 + 8.0 * s.H * s.L * 128 * 128;
-      result("sla_topk0.1", shape, ms, flop, 2.0 * 4 * nq);
+      for (bool quantized : {false, true}) {
+        ops::SparseLinearAttentionParams p;
+        p.q = q.view(DType::BF16, {s.L, s.H, 128});
+        p.k = k.view(DType::BF16, {s.L, s.H, 128});
+        p.v = v.view(DType::BF16, {s.L, s.H, 128});
+        p.o = o.view(DType::BF16, {s.L, s.H, 128});
+        p.proj_w = pw.view(DType::BF16, {128, 128});
+        p.proj_b = pb.view(DType::BF16, {128});
+        p.topk = 0.1f; p.blk_q = 64; p.blk_k = 128; p.quantized = quantized;
+        const int64_t n_sel = ops::sla_selected_blocks(s.L, 128, 0.1f);
+        const double ms = time_ms([&] { ops::sparse_linear_attention(p); }, s.reps);
+        // Sparse-branch FLOPs (the attended keys) + linear branch (≈ 4 GEMMs of 128×128 per token·head).
+        const double flop = 4.0 * s.H * s.L * double(n_sel * 128) * 128 + 8.0 * s.H * s.L * 128 * 128;
+        result(quantized ? "sagesla_topk0.1" : "sla_topk0.1", shape, ms, flop, 2.0 * 4 * nq);
+        setenv("TW_SLA_TIMING", "1", 1);  // one more call with the stage breakdown on stderr
+        ops::sparse_linear_attention(p);
+        cuda::synchronize();
+        unsetenv("TW_SLA_TIMING");
+      }
     }
   }
 }

@@ -1,15 +1,21 @@
-// SLA on CUDA (facts §4): block selection, block-sparse flash attention over the selected key
+// SLA and SageSLA on CUDA (facts §4): block selection, block-sparse flash attention over the selected key
 // blocks, the linear branch and o = o_s + proj_l(o_l). q/k/v/o [L, heads, 128] bf16; proj_w/proj_b
 // any float dtype (rounded to bf16 once). Selection runs in fp32 like the CPU reference (pooled
 // means, smooth-K as "block mean − mean over L", fp32 scores, ties → lower block index first).
 // Pipeline (9 launches): pool q, pool k, smooth k, select (score + bitonic top-k + ascending
 // compaction), sparse flash (o_s), φ = softmax over d for q and k, Σφ(k), KV = φ(k)ᵀv and
 // φ(q)·KV through batched cuBLAS, normalize, proj_l GEMM with o_s fused as the C operand.
+// quantized=true (SageSLA, SM90 blocks 64/128) swaps the sparse branch for the int8 Q·K / fp8 P·V
+// kernel of sla_qk_int8_pv_fp8_sm90.cu; everything else is shared.
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "../linear/gemm_lt.h"
 #include "flash_bf16.cuh"
+#include "sla_qk_int8_pv_fp8_sm90.h"
 #include "tw/cuda/cublas.h"
 #include "tw/cuda/device.h"
 #include "tw/cuda/dtype.cuh"
@@ -145,6 +151,33 @@ __global__ void to_bf16_kernel(AnyFloatPtr src, bf16* dst, int64_t n) {
 
 int next_pow2(int x) { int p = 1; while (p < x) p <<= 1; return p; }
 
+// TW_SLA_TIMING=1 prints the time of each stage (events on the op's stream) to stderr.
+struct StageTimer {
+  bool on = std::getenv("TW_SLA_TIMING") != nullptr;
+  cudaStream_t s;
+  std::vector<std::pair<const char*, cudaEvent_t>> marks;
+  explicit StageTimer(cudaStream_t st) : s(st) { mark("start"); }
+  void mark(const char* name) {
+    if (!on) return;
+    cudaEvent_t e;
+    TW_CUDA_CHECK(cudaEventCreate(&e));
+    TW_CUDA_CHECK(cudaEventRecord(e, s));
+    marks.push_back({name, e});
+  }
+  ~StageTimer() {
+    if (!on) return;
+    cudaEventSynchronize(marks.back().second);
+    std::fprintf(stderr, "sla stages:");
+    for (size_t i = 1; i < marks.size(); ++i) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, marks[i - 1].second, marks[i].second);
+      std::fprintf(stderr, " %s %.3f ms", marks[i].first, ms);
+    }
+    std::fprintf(stderr, "\n");
+    for (auto& m : marks) cudaEventDestroy(m.second);
+  }
+};
+
 }  // namespace
 
 void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
@@ -154,7 +187,8 @@ void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
         "on CUDA q, k, v and o must be bfloat16");
   const int64_t L = p.q.size(0), H = p.q.size(1), d = p.q.size(2);
   check(d == kD, op, "the CUDA kernels support head dim 128 only, got " + std::to_string(d));
-  if (p.quantized) not_implemented(op, "quantized=true (SageSLA); use quantized=false (SLA)");
+  if (p.quantized && !(p.blk_q == 64 && p.blk_k == 128))
+    not_implemented(op, "quantized=true (SageSLA) with blocks other than the SM90 recipe blk_q=64, blk_k=128");
   check(p.blk_q % 64 == 0 && p.blk_k % 64 == 0, op, "on CUDA blk_q and blk_k must be multiples of 64");
   check_cuda_tensor(p.proj_w, op, "proj_w");
   check_float_dtype(p.proj_w, op, "proj_w");
@@ -175,6 +209,7 @@ void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
   const size_t o_os = plan.add(size_t(n_elem) * 2), o_fq = plan.add(size_t(n_elem) * 2), o_fk = plan.add(size_t(n_elem) * 2);
   const size_t o_num = plan.add(size_t(n_elem) * 2), o_kv = plan.add(size_t(H * kD * kD) * 2);
   const size_t o_w = plan.add(size_t(kD * kD) * 2), o_b = plan.add(size_t(kD) * 2);
+  const size_t o_sage = p.quantized ? plan.add(sagesla::scratch_bytes(L, H)) : 0;
   char* base = static_cast<char*>(scratch(plan.total(), 0));
   float* pq = reinterpret_cast<float*>(base + o_pq);
   float* pk = reinterpret_cast<float*>(base + o_pk);
@@ -189,6 +224,7 @@ void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
   const bf16* k = static_cast<const bf16*>(p.k.data);
   const bf16* v = static_cast<const bf16*>(p.v.data);
 
+  StageTimer timer(s);
   // 1. Block selection.
   pool_kernel<<<dim3(unsigned(QB), unsigned(H)), kD, 0, s>>>(q, L, int(H), p.blk_q, pq);
   TW_CUDA_CHECK_LAUNCH(pool_kernel);
@@ -202,15 +238,21 @@ void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
     TW_CUDA_CHECK(cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sel_smem)));
   select_kernel<<<dim3(unsigned(QB), unsigned(H)), 256, sel_smem, s>>>(pq, pk, int(QB), int(KB), np2, int(n_sel), lut);
   TW_CUDA_CHECK_LAUNCH(select_kernel);
+  timer.mark("select");
 
   // 2. Sparse softmax branch → o_s.
-  flash::Args a;
-  a.q = q; a.k = k; a.v = v; a.o = o_s;
-  a.Lq = L; a.Lk = L; a.heads = int(H);
   const float scale = p.scale != 0.f ? p.scale : 1.f / std::sqrt(float(d));
-  a.scale_log2 = scale * 1.4426950408889634f;
-  a.lut = lut; a.n_sel = int(n_sel); a.blk_q = p.blk_q; a.blk_k = p.blk_k; a.q_blocks = QB;
-  flash::launch_flash_fwd(a, true, s);
+  if (p.quantized) {
+    sagesla::sparse_branch(q, k, v, L, H, lut, int(n_sel), scale, o_s, base + o_sage, s);
+  } else {
+    flash::Args a;
+    a.q = q; a.k = k; a.v = v; a.o = o_s;
+    a.Lq = L; a.Lk = L; a.heads = int(H);
+    a.scale_log2 = scale * 1.4426950408889634f;
+    a.lut = lut; a.n_sel = int(n_sel); a.blk_q = p.blk_q; a.blk_k = p.blk_k; a.q_blocks = QB;
+    flash::launch_flash_fwd(a, true, s);
+  }
+  timer.mark("sparse");
 
   // 3. Linear branch.
   const unsigned feat_blocks = unsigned((rows + 7) / 8);
@@ -234,6 +276,7 @@ void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
                                              int(H), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   normalize_kernel<<<feat_blocks, 256, 0, s>>>(num, phi_q, ks, rows, int(H));
   TW_CUDA_CHECK_LAUNCH(normalize_kernel);
+  timer.mark("linear");
 
   // 4. o = o_s + proj_l(o_l): one GEMM over all (token, head) rows with o_s as the C operand.
   const void* w = p.proj_w.data;
@@ -256,6 +299,7 @@ void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
   g.c = o_s; g.ldc = kD;
   g.y = p.o.data; g.ldy = kD;
   gemm_bf16(g);
+  timer.mark("proj");
 }
 
 }  // namespace tw::cuda

@@ -50,6 +50,7 @@ def attention():
         base("attention", f"1x{h}x{lq}x{lk}x128", ms)
         if lq == lk:
             base("sla_topk0.1", f"1x{h}x{lq}x{lk}x128", ms)  # the reference: dense SDPA
+            base("sagesla_topk0.1", f"1x{h}x{lq}x{lk}x128", ms)
         del q, k, v
         torch.cuda.empty_cache()
 
