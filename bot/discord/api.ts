@@ -82,6 +82,11 @@ export function isTooLarge(err: unknown): boolean {
   return err instanceof DiscordAPIError && (err.status === 413 || Number(err.code) === 40005);
 }
 
+/** The original response is gone (the user dismissed or deleted it). */
+export function isUnknownMessage(err: unknown): boolean {
+  return err instanceof DiscordAPIError && Number(err.code) === 10008;
+}
+
 /** What Discord answers when an edit arrives before it has registered the deferred reply. */
 export function isNotYetKnown(err: unknown): boolean {
   return err instanceof DiscordAPIError && (Number(err.code) === 10008 || Number(err.code) === 10015);

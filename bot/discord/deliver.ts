@@ -5,7 +5,7 @@
 import type { JobArtifacts, JobEvent, JobRecord, ReplyTo } from "../../functions/jobs/model.js";
 import type { BotLogger } from "../config.js";
 import { silentLogger } from "../config.js";
-import { isTokenGone, isTooLarge, isNotYetKnown, type DiscordApi, type MessageBody, type UploadFile } from "./api.js";
+import { isTokenGone, isTooLarge, isNotYetKnown, isUnknownMessage, type DiscordApi, type MessageBody, type UploadFile } from "./api.js";
 import { renderCancelled, renderFailed, renderProgress, renderQueued, renderRetrying, renderStarted, renderSucceeded, type ResultMedia } from "./render.js";
 import { DEFAULT_ATTACHMENT_LIMIT } from "./to-job.js";
 
@@ -29,6 +29,8 @@ export interface DiscordDeliveryDeps {
 interface JobState {
   lastSentAt: number;
   timer?: ReturnType<typeof setTimeout>;
+  /** Settles when the pending throttled edit has been sent (or dropped). */
+  timerDone?: Promise<void>;
   pending?: MessageBody;
   chain: Promise<void>;
   done: boolean;
@@ -44,10 +46,12 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
   const log = deps.logger ?? silentLogger;
   const states = new Map<string, JobState>();
 
-  const stateOf = (id: string): JobState => {
+  const stateOf = (id: string, r?: DiscordReply): JobState => {
     let s = states.get(id);
     if (!s) {
-      s = { lastSentAt: -Infinity, chain: Promise.resolve(), done: false };
+      // The deferred reply counts as the first message: the first edit waits one interval after
+      // it, so it never reaches Discord before the reply it edits.
+      s = { lastSentAt: r ? r.tokenIssuedAt : -Infinity, chain: Promise.resolve(), done: false };
       states.set(id, s);
     }
     return s;
@@ -74,7 +78,7 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
 
   /** Progress-type updates: latest wins, at most one edit per interval, none after the window. */
   function update(job: JobRecord, r: DiscordReply, body: MessageBody): void {
-    const s = stateOf(job.id);
+    const s = stateOf(job.id, r);
     if (s.done || !tokenValid(r)) return;
     const since = now() - s.lastSentAt;
     if (since >= interval && !s.timer) {
@@ -84,13 +88,15 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
     }
     s.pending = body;
     if (!s.timer) {
+      let settle!: () => void;
+      s.timerDone = new Promise<void>((res) => (settle = res));
       s.timer = setTimeout(() => {
         s.timer = undefined;
         const latest = s.pending;
         s.pending = undefined;
-        if (!latest || s.done || !tokenValid(r)) return;
+        if (!latest || s.done || !tokenValid(r)) return settle();
         s.lastSentAt = now();
-        void enqueue(s, job.id, "progress", () => editOriginal(r, latest));
+        void enqueue(s, job.id, "progress", () => editOriginal(r, latest)).then(settle);
       }, interval - since);
       s.timer.unref?.();
     }
@@ -98,10 +104,11 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
 
   /** The last message of a job: in the original response while the token lives, else the channel. */
   async function final(job: JobRecord, r: DiscordReply, render: (media: ResultMedia) => MessageBody, files?: UploadFile[], fallback?: ResultMedia): Promise<void> {
-    const s = stateOf(job.id);
+    const s = stateOf(job.id, r);
     s.done = true;
     if (s.timer) clearTimeout(s.timer);
     s.timer = undefined;
+    s.timerDone = undefined;
     s.pending = undefined;
     const userId = job.request.requester.id;
     const toChannel = async (reason: string) => {
@@ -129,6 +136,9 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
           await editOriginal(r, render(fallback));
         } else if (isTokenGone(err)) {
           await toChannel("token refused");
+        } else if (isUnknownMessage(err)) {
+          // The "thinking…" message was deleted: a follow-up on the same token still reaches them.
+          await deps.api.followUp(r.applicationId, r.interactionToken, render(files ? { attachmentName: files[0]!.name } : (fallback ?? {})), files);
         } else {
           throw err;
         }
@@ -186,9 +196,15 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
 
   return {
     deliver,
-    /** Waits for queued edits of every job (tests, shutdown). Pending throttled edits are not forced. */
+    /** Waits until every job's pending and throttled edits have been sent (tests, shutdown). */
     async idle(): Promise<void> {
-      await Promise.all([...states.values()].map((s) => s.chain));
+      for (;;) {
+        const waits = [...states.values()].flatMap((s) => [s.chain, ...(s.timerDone ? [s.timerDone] : [])]);
+        const before = [...states.values()].map((s) => s.chain);
+        await Promise.all(waits);
+        const after = [...states.values()].map((s) => s.chain);
+        if (before.length === after.length && before.every((c, i) => c === after[i]) && [...states.values()].every((s) => !s.timer)) return;
+      }
     },
   };
 }

@@ -1,7 +1,7 @@
 // Starting a video from Discord, shared by /video and the result buttons: limits first (an
-// ephemeral sentence when refused), then a deferred response at once, and the slow part (image
-// download, upload to the store, submit) after the reply has gone out. From then on the job's
-// events edit the deferred response (deliver.ts).
+// ephemeral sentence when refused), then the job is queued and a deferred response returned.
+// With an image to download, the reply goes first and the download and submit follow. From then
+// on the job's events edit the deferred response (deliver.ts).
 import type { APIInteraction, APIInteractionResponse } from "discord.js";
 import { JobRejectedError } from "../../functions/jobs/service.js";
 import type { ParsedCommand } from "../grammar.js";
@@ -28,23 +28,36 @@ export async function startVideo(
   if (!admitted.ok) return ephemeral(admitted.error);
 
   const receivedAt = ctx.now();
-  ctx.defer("submit", async () => {
+  const needsDownload = Boolean(command.image && !reuse?.imageKey);
+  const describe = (err: unknown) => {
+    if (err instanceof JobRejectedError || (err instanceof Error && err.name === "DownloadError")) return err.message;
+    ctx.logger.error({ err, interactionId: interaction.id }, "discord: submit failed");
+    return "Something went wrong while queueing the video; try again in a minute.";
+  };
+  const submit = async (imageKey?: string) => {
+    const result = await ctx.jobs.submit(toJobRequest(interaction, command, receivedAt, imageKey));
+    ctx.logger.info({ jobId: result.job.id, created: result.created, interactionId: interaction.id }, "discord: job submitted");
+  };
+
+  if (!needsDownload) {
+    // Queued before we answer: once Discord has its reply the job is durable, even where the
+    // process is frozen right after the response (Lambda). Refusals stay ephemeral.
     try {
-      let imageKey = reuse?.imageKey;
-      if (command.image && !imageKey) {
-        const bytes = await ctx.downloadAttachment(command.image.url, 10 * 1024 * 1024);
-        const size = ctx.limits.checkImageBytes(bytes.byteLength);
-        if (!size.ok) throw new JobRejectedError(size.error, "limit");
-        imageKey = await ctx.jobs.putInputImage(bytes, command.image.contentType);
-      }
-      const result = await ctx.jobs.submit(toJobRequest(interaction, command, receivedAt, imageKey));
-      ctx.logger.info({ jobId: result.job.id, created: result.created, interactionId: interaction.id }, "discord: job submitted");
+      await submit(reuse?.imageKey);
     } catch (err) {
-      const sentence = err instanceof JobRejectedError || (err instanceof Error && err.name === "DownloadError")
-        ? err.message
-        : "Something went wrong while queueing the video; try again in a minute.";
-      if (!(err instanceof JobRejectedError)) ctx.logger.error({ err, interactionId: interaction.id }, "discord: submit failed");
-      await ctx.api.editOriginal(interaction.application_id, interaction.token, renderSubmitError(sentence));
+      return ephemeral(describe(err));
+    }
+    return { type: 5 };
+  }
+  // A download can outlast Discord's 3-second deadline: answer first, then fetch and queue.
+  ctx.defer("download and submit", async () => {
+    try {
+      const bytes = await ctx.downloadAttachment(command.image!.url, 10 * 1024 * 1024);
+      const size = ctx.limits.checkImageBytes(bytes.byteLength);
+      if (!size.ok) throw new JobRejectedError(size.error, "limit");
+      await submit(await ctx.jobs.putInputImage(bytes, command.image!.contentType));
+    } catch (err) {
+      await ctx.api.editOriginal(interaction.application_id, interaction.token, renderSubmitError(describe(err)));
     }
   });
   // Type 5: "thinking…", visible to the channel; the job's events replace it.

@@ -128,7 +128,9 @@ describe("Discord HTTP interactions", () => {
     // queued, then (started + 12 progress events within one interval) coalesced into one edit, then the result.
     expect(all.length).toBe(3);
     expect((all[1]!.json as any).content).toMatch(/📊 .* Sampling \(12\/12\)/);
-    expect(all[1]!.at - startedAt).toBeGreaterThanOrEqual(250);
+    // One interval apart (300 ms), less the first request's connection set-up.
+    expect(all[1]!.at - all[0]!.at).toBeGreaterThanOrEqual(200);
+    expect(all[1]!.at).toBeGreaterThan(startedAt);
     const result = all[2]!;
     expect(result.files).toEqual([{ field: "files[0]", name: `turbowan-${job!.id}.mp4`, size: 300_000, contentType: "video/mp4" }]);
     expect((result.json as any).content).toMatch(/✅ Done/);
@@ -258,6 +260,7 @@ describe("Discord HTTP interactions", () => {
     const { post, notifier, clock } = await setup();
     const body = interaction("video-command.json");
     await post(body);
+    await notifier.idle();
     clock.offset = 16 * 60_000;
     const job = await stack.runNext({ videoBytes: 100_000 });
     await notifier.idle();
@@ -283,6 +286,19 @@ describe("Discord HTTP interactions", () => {
     const msg = discord.channelMessages.at(-1)!;
     expect(msg.json.content).toContain("❌ The video failed: The GPU ran out of memory.");
     expect(msg.json.components[0].components[0].custom_id).toMatch(/^turbowan:retry:/);
+  });
+
+  it("when the original response was deleted, the result comes as a follow-up", async () => {
+    const { post, notifier } = await setup();
+    const body = interaction("video-command.json");
+    await post(body);
+    await notifier.idle();
+    discord.deleteOriginal(body.token);
+    const job = await stack.runNext({ progressSteps: 0 });
+    await notifier.idle();
+    const followUp = discord.followUps.find((f) => f.token === body.token)!;
+    expect(followUp.files.map((f) => f.name)).toEqual([`turbowan-${job.id}.mp4`]);
+    expect(followUp.json.content).toMatch(/✅ Done/);
   });
 
   it("a retryable failure is shown as a retry in progress, not as the end", async () => {

@@ -8,6 +8,7 @@ import { HostedFiles, listen, readBody, send, type RecordedRequest } from "./htt
 export interface InteractionState {
   applicationId: string;
   expired: boolean;
+  deleted?: boolean;
   attachmentSizeLimit: number;
   original?: { content?: string; components?: unknown[]; attachments: string[] };
   respondedWith?: unknown;
@@ -25,6 +26,9 @@ export interface DiscordStandIn {
   commands: Map<string, unknown[]>;
   registerInteraction(token: string, applicationId: string, attachmentSizeLimit?: number): void;
   expire(token: string): void;
+  /** The user deleted the original response: edits get 10008 Unknown Message. */
+  deleteOriginal(token: string): void;
+  followUps: { token: string; json: any; files: RecordedRequest["files"] }[];
   close(): Promise<void>;
 }
 
@@ -36,6 +40,7 @@ export async function startDiscordStandIn(opts: { botToken: string }): Promise<D
   const interactions = new Map<string, InteractionState>();
   const channelMessages: DiscordStandIn["channelMessages"] = [];
   const commands = new Map<string, unknown[]>();
+  const followUps: DiscordStandIn["followUps"] = [];
   const hosted = new HostedFiles();
 
   const unauthorized = (res: ServerResponse) => send(res, 401, { message: "401: Unauthorized", code: 0 });
@@ -70,10 +75,14 @@ export async function startDiscordStandIn(opts: { botToken: string }): Promise<D
       if (!state || state.applicationId !== m[1] || state.expired) return invalidToken(res);
       if (uploaded > state.attachmentSizeLimit) return tooLarge(res);
       if (m[3] && method === "PATCH") {
+        if (state.deleted) return send(res, 404, { message: "Unknown Message", code: 10008 });
         state.original = { content: (json as any)?.content, components: (json as any)?.components, attachments: files.map((f) => f.name) };
         return send(res, 200, message("1200000000000000002", json));
       }
-      if (!m[3] && method === "POST") return send(res, 200, message("1200000000000000002", json));
+      if (!m[3] && method === "POST") {
+        followUps.push({ token: m[2]!, json, files });
+        return send(res, 200, message("1200000000000000002", json));
+      }
     }
     if ((m = /^\/interactions\/(\d+)\/([^/]+)\/callback$/.exec(path)) && method === "POST") {
       if (auth) return unauthorized(res);
@@ -108,6 +117,11 @@ export async function startDiscordStandIn(opts: { botToken: string }): Promise<D
     commands,
     registerInteraction(token, applicationId, attachmentSizeLimit = 10 * 1024 * 1024) {
       interactions.set(token, { applicationId, expired: false, attachmentSizeLimit });
+    },
+    followUps,
+    deleteOriginal(token) {
+      const s = interactions.get(token);
+      if (s) s.deleted = true;
     },
     expire(token) {
       const s = interactions.get(token);
