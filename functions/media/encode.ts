@@ -72,8 +72,13 @@ export function frameList(frames: Frames, width: number, height: number): Uint8A
   return [...frames];
 }
 
+// Set after NVENC failed once in this process (e.g. a container without the driver's video
+// capability), so later jobs go straight to libx264 instead of failing first each time.
+let nvencBroken = false;
+
 export async function chooseEncoder(requested: EncodeOptions["encoder"] = "auto", ffmpeg = "ffmpeg"): Promise<VideoEncoder> {
   if (requested !== "auto") return requested;
+  if (nvencBroken) return "libx264";
   const encoders = await listEncoders(ffmpeg);
   return encoders.has("h264_nvenc") && nvidiaGpuPresent() ? "h264_nvenc" : "libx264";
 }
@@ -101,6 +106,7 @@ export async function encodeMp4(
       // NVENC can be listed yet unusable (driver too old, all sessions busy): x264 always works.
       if (encoder !== "h264_nvenc" || options.encoder === "h264_nvenc") throw err;
       notes.push(`h264_nvenc failed (${(err as Error).message.split("\n").pop()}), used libx264`);
+      nvencBroken = true;
       encoder = "libx264";
       await runFfmpeg(ffmpeg, ffmpegArgs(encoder, width, height, fps, rate, out), list);
     }
