@@ -24,6 +24,7 @@ export interface IngressProps {
   modelQueues: Record<string, sqs.IQueue>;
   publicUrl?: string;
   logLevel: string;
+  intakeQueueName: string;
 }
 
 export class Ingress extends Construct {
@@ -40,7 +41,7 @@ export class Ingress extends Construct {
     // crashes. AWS asks for a visibility timeout of at least 6× the consumer function's timeout.
     const routerTimeout = Duration.seconds(10);
     this.intake = new JobQueue(this, "Intake", {
-      queueName: "turbowan-intake",
+      queueName: props.intakeQueueName,
       visibilityTimeout: Duration.seconds(routerTimeout.toSeconds() * 6),
       maxAge: Duration.seconds(120),
     });

@@ -6,7 +6,9 @@
 // and put them back, and a backlog of 14B jobs would scale every service. With a queue per model,
 // a 1.3B job waits only behind 1.3B jobs, each model's GPU service scales on its own backlog and
 // instance type, and a poison job dead-letters per model. The ingress still sends to one queue
-// (TURBOWAN_SQS_QUEUE_URL); the router moves jobs by their `model` attribute.
+// (TURBOWAN_SQS_QUEUE_URL = turbowan-jobs); the router moves jobs by their `model` attribute to
+// turbowan-jobs-<model>, the names the SQS driver's routeByModel mode uses, so a sender that routes
+// itself can skip the router.
 import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import * as cwactions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
@@ -17,10 +19,14 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as subs from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct } from "constructs";
 import { ArtifactBucket } from "./artifacts.js";
+import { modelQueueName } from "../../functions/queue/sqs.js";
 import { queueSlug, type DeploySettings } from "./config.js";
 import { GpuWorkers } from "./gpu-workers.js";
 import { Ingress } from "./ingress.js";
 import { JobQueue } from "./queues.js";
+
+/** The intake queue; model queues are `<base>-<model>` beside it. */
+export const BASE_QUEUE_NAME = "turbowan-jobs";
 
 export interface TurbowanStackProps extends StackProps {
   settings: DeploySettings;
@@ -66,7 +72,9 @@ export class TurbowanStack extends Stack {
 
     for (const model of s.models) {
       const slug = queueSlug(model);
-      const jobQueue = new JobQueue(this, `Queue-${slug}`, { queueName: `turbowan-jobs-${slug}`, maxAge: Duration.seconds(s.maxJobAgeS) });
+      // The driver's own naming (functions/queue/sqs.ts): with routeByModel, a sender finds these
+      // queues beside the base queue without the router.
+      const jobQueue = new JobQueue(this, `Queue-${slug}`, { queueName: modelQueueName(BASE_QUEUE_NAME, model), maxAge: Duration.seconds(s.maxJobAgeS) });
       this.queues[model] = jobQueue;
       this.workers[model] = new GpuWorkers(this, `Workers-${slug}`, {
         model,
@@ -95,6 +103,7 @@ export class TurbowanStack extends Stack {
       modelQueues: Object.fromEntries(Object.entries(this.queues).map(([m, q]) => [m, q.queue])),
       publicUrl: s.publicUrl,
       logLevel: s.logLevel,
+      intakeQueueName: BASE_QUEUE_NAME,
     });
 
     if (s.alarmEmail) {

@@ -78,7 +78,7 @@ describe("job queues", () => {
 
   it("gives the intake queue a short lease (6× the router timeout) and its own dead-letter queue", () => {
     main.template.hasResourceProperties("AWS::SQS::Queue", {
-      QueueName: "turbowan-intake",
+      QueueName: "turbowan-jobs",
       VisibilityTimeout: 60,
       RedrivePolicy: { maxReceiveCount: MAX_RECEIVES, deadLetterTargetArn: Match.anyValue() },
     });

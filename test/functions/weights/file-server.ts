@@ -62,7 +62,7 @@ export async function startFileServer(): Promise<FileServer> {
     const cut = state.cutOnce.get(pathname);
     if (cut !== undefined) {
       state.cutOnce.delete(pathname);
-      res.write(body.subarray(start, start + cut), () => setTimeout(() => res.destroy(), 20));
+      res.write(body.subarray(start, start + cut), () => setTimeout(() => res.destroy(), 250));
       return;
     }
     res.end(body.subarray(start));
