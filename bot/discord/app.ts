@@ -2,6 +2,7 @@
 // over the raw body, then hand the interaction to the shared handler and reply with its initial
 // response. A bad or stale signature gets 401 and nothing else happens.
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { APIInteraction } from "discord.js";
 import { discordConfigSchema } from "../config.js";
 import type { DiscordDeps } from "./context.js";
@@ -16,7 +17,8 @@ export function createDiscordApp(deps: DiscordAppDeps): Hono & { handler: Intera
   const handler = deps.handler ?? createInteractionHandler(deps);
   const app = new Hono();
 
-  app.post("/", async (c) => {
+  // Interactions are a few kB; a huge body is not from Discord and is refused before hashing it.
+  app.post("/", bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.text("request body too large", 413) }), async (c) => {
     const raw = new Uint8Array(await c.req.arrayBuffer());
     const verdict = verify(c.req.header("x-signature-ed25519"), c.req.header("x-signature-timestamp"), raw);
     if (!verdict.ok) {

@@ -79,7 +79,12 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
   /** Progress-type updates: latest wins, at most one edit per interval, none after the window. */
   function update(job: JobRecord, r: DiscordReply, body: MessageBody): void {
     const s = stateOf(job.id, r);
-    if (s.done || !tokenValid(r)) return;
+    if (s.done) return;
+    if (!tokenValid(r)) {
+      // Past the token window nothing more is edited; the result goes to the channel.
+      if (!s.timer) states.delete(job.id);
+      return;
+    }
     const since = now() - s.lastSentAt;
     if (since >= interval && !s.timer) {
       s.lastSentAt = now();

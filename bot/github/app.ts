@@ -4,6 +4,7 @@
 // X-GitHub-Delivery, or the same comment) never makes a second job: the job's idempotency key is
 // the comment id.
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { EmitterWebhookEvent } from "@octokit/webhooks";
 import type { JobService } from "../../functions/jobs/service.js";
 import { JobRejectedError } from "../../functions/jobs/service.js";
@@ -181,7 +182,8 @@ export function createGitHubApp(deps: GitHubDeps & { receiver?: GitHubReceiver }
   const receiver = deps.receiver ?? createGitHubReceiver(deps);
   const log = deps.logger ?? deps.log ?? silentLogger;
   const app = new Hono();
-  app.post("/", async (c) => {
+  // GitHub caps webhook payloads at 25 MB.
+  app.post("/", bodyLimit({ maxSize: 25 * 1024 * 1024, onError: (c) => c.text("request body too large", 413) }), async (c) => {
     const raw = await c.req.text();
     const signature = c.req.header("x-hub-signature-256");
     const name = c.req.header("x-github-event");

@@ -94,6 +94,10 @@ describe("Discord HTTP interactions", () => {
     // Properly signed, but captured 10 minutes ago (replay) or dated in the future.
     expect((await post(body, { timestamp: Math.floor(Date.now() / 1000) - 600 })).status).toBe(401);
     expect((await post(body, { timestamp: Math.floor(Date.now() / 1000) + 600 })).status).toBe(401);
+    // An oversized body is refused before any verification work.
+    const huge = JSON.stringify({ ...body, padding: "x".repeat(2 * 1024 * 1024) });
+    res = await app.request("/", { method: "POST", headers: signer.headers(huge), body: huge });
+    expect(res.status).toBe(413);
     expect(await stack.jobs.list()).toEqual([]);
     expect(await stack.queuedCount()).toBe(0);
     expect(discord.requests.length).toBe(before);
