@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "attend_ref.h"
 #include "tw/cpu_ref.h"
 #include "tw/ops.h"
 
@@ -33,33 +34,31 @@ void attention(const AttentionParams& p) {
 
   const double scale = p.scale > 0.f ? double(p.scale) : double(float(1.0 / std::sqrt(double(d))));
   const float* q = p.q.ptr<float>();
-  const float* k = p.k.ptr<float>();
-  const float* v = p.v.ptr<float>();
   float* o = p.o.ptr<float>();
-  const int64_t row = heads * d;  // stride between tokens
+  // K and V packed per head so each key row is read once per block of queries.
+  std::vector<float> kp(static_cast<size_t>(heads * Lk * d)), vp(kp.size());
+#pragma omp parallel for schedule(static)
+  for (int64_t h = 0; h < heads; ++h) {
+    ref::pack_head(p.k.ptr<float>(), Lk, heads, d, h, kp.data() + h * Lk * d);
+    ref::pack_head(p.v.ptr<float>(), Lk, heads, d, h, vp.data() + h * Lk * d);
+  }
+  constexpr int64_t kQueries = 16;
+  const int64_t qblocks = (Lq + kQueries - 1) / kQueries;
+  const ref::KeyRange all{0, Lk};
 #pragma omp parallel
   {
-    std::vector<double> prob(static_cast<size_t>(Lk)), acc(static_cast<size_t>(d));
+    ref::AttendScratch scratch;
+    const float* qs[kQueries];
+    float* os[kQueries];
 #pragma omp for collapse(2) schedule(static)
     for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t i = 0; i < Lq; ++i) {
-        const float* qi = q + i * row + h * d;
-        double mx = -std::numeric_limits<double>::infinity();
-        for (int64_t j = 0; j < Lk; ++j) {
-          const double s = double(ref::dot8(qi, k + j * row + h * d, d)) * scale;
-          prob[size_t(j)] = s;
-          mx = std::max(mx, s);
+      for (int64_t b = 0; b < qblocks; ++b) {
+        const int64_t i0 = b * kQueries, n = std::min(kQueries, Lq - i0);
+        for (int64_t i = 0; i < n; ++i) {
+          qs[i] = q + ((i0 + i) * heads + h) * d;
+          os[i] = o + ((i0 + i) * heads + h) * d;
         }
-        double sum = 0;
-        for (int64_t j = 0; j < Lk; ++j) { prob[size_t(j)] = std::exp(prob[size_t(j)] - mx); sum += prob[size_t(j)]; }
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t j = 0; j < Lk; ++j) {
-          const double pj = prob[size_t(j)];
-          const float* vj = v + j * row + h * d;
-          for (int64_t c = 0; c < d; ++c) acc[size_t(c)] += pj * double(vj[c]);
-        }
-        float* oi = o + i * row + h * d;
-        for (int64_t c = 0; c < d; ++c) oi[c] = float(acc[size_t(c)] / sum);
+        ref::attend_block(qs, os, n, kp.data() + h * Lk * d, vp.data() + h * Lk * d, d, &all, 1, scale, scratch);
       }
     }
   }

@@ -33,6 +33,7 @@
 #include <numeric>
 #include <vector>
 
+#include "attend_ref.h"
 #include "tw/cpu_ref.h"
 #include "tw/ops.h"
 
@@ -130,36 +131,35 @@ struct Sla {
   // o_s for every query, exact fp32-input softmax over the selected keys.
   void sparse_exact(float* o) const {
     const float* q = p.q.ptr<float>();
-    const float* k = p.k.ptr<float>();
-    const float* v = p.v.ptr<float>();
+    std::vector<float> kp(static_cast<size_t>(H * L * d)), vp(kp.size());
+#pragma omp parallel for schedule(static)
+    for (int64_t h = 0; h < H; ++h) {
+      ref::pack_head(p.k.ptr<float>(), L, H, d, h, kp.data() + h * L * d);
+      ref::pack_head(p.v.ptr<float>(), L, H, d, h, vp.data() + h * L * d);
+    }
+    constexpr int64_t kQueries = 16;
+    const int64_t sub = (bq + kQueries - 1) / kQueries;  // query sub-blocks per q-block
 #pragma omp parallel
     {
-      std::vector<double> s(static_cast<size_t>(nsel * bk)), acc(static_cast<size_t>(d));
-#pragma omp for collapse(2) schedule(static)
+      ref::AttendScratch scratch;
+      std::vector<ref::KeyRange> ranges(static_cast<size_t>(nsel));
+      const float* qs[kQueries];
+      float* os[kQueries];
+#pragma omp for collapse(3) schedule(static)
       for (int64_t h = 0; h < H; ++h)
-        for (int64_t i = 0; i < L; ++i) {
-          const int32_t* blocks = sel.data() + (h * QB + i / bq) * nsel;
-          const float* qi = q + i * row + h * d;
-          double mx = -std::numeric_limits<double>::infinity();
-          int64_t n = 0;
-          for (int64_t t = 0; t < nsel; ++t)
-            for (int64_t j = blocks[t] * bk; j < std::min(L, (blocks[t] + 1) * bk); ++j) {
-              s[size_t(n)] = double(ref::dot8(qi, k + j * row + h * d, d)) * double(scale);
-              mx = std::max(mx, s[size_t(n++)]);
+        for (int64_t qb = 0; qb < QB; ++qb)
+          for (int64_t sb = 0; sb < sub; ++sb) {
+            const int64_t i0 = qb * bq + sb * kQueries, i1 = std::min({L, qb * bq + bq, i0 + kQueries});
+            if (i0 >= i1) continue;
+            const int32_t* blocks = sel.data() + (h * QB + qb) * nsel;
+            for (int64_t t = 0; t < nsel; ++t) ranges[size_t(t)] = {blocks[t] * bk, std::min(L, (blocks[t] + 1) * bk)};
+            for (int64_t i = i0; i < i1; ++i) {
+              qs[i - i0] = q + (i * H + h) * d;
+              os[i - i0] = o + (i * H + h) * d;
             }
-          double sum = 0;
-          std::fill(acc.begin(), acc.end(), 0.0);
-          n = 0;
-          for (int64_t t = 0; t < nsel; ++t)
-            for (int64_t j = blocks[t] * bk; j < std::min(L, (blocks[t] + 1) * bk); ++j) {
-              const double pj = std::exp(s[size_t(n++)] - mx);
-              sum += pj;
-              const float* vj = v + j * row + h * d;
-              for (int64_t c = 0; c < d; ++c) acc[size_t(c)] += pj * double(vj[c]);
-            }
-          float* oi = o + i * row + h * d;
-          for (int64_t c = 0; c < d; ++c) oi[c] = float(acc[size_t(c)] / sum);
-        }
+            ref::attend_block(qs, os, i1 - i0, kp.data() + h * L * d, vp.data() + h * L * d, d, ranges.data(), nsel,
+                              double(scale), scratch);
+          }
     }
   }
 

@@ -79,7 +79,8 @@ inline float dot8(const float* a, const float* b, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
     for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
-  for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
+  const int64_t rem = n - i;  // < 8
+  for (int64_t l = 0; l < rem; ++l) acc[l] += a[i + l] * b[i + l];
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
@@ -89,7 +90,8 @@ inline double dot_d(const float* a, const float* b, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4)
     for (int l = 0; l < 4; ++l) acc[l] += double(a[i + l]) * double(b[i + l]);
-  for (int l = 0; i < n; ++i, ++l) acc[l] += double(a[i]) * double(b[i]);
+  const int64_t rem = n - i;  // < 4
+  for (int64_t l = 0; l < rem; ++l) acc[l] += double(a[i + l]) * double(b[i + l]);
   return (acc[0] + acc[2]) + (acc[1] + acc[3]);
 }
 
