@@ -73,7 +73,18 @@ export function createJobService(options: JobServiceOptions): JobService {
     };
     record.request.options.seed = record.seed;
     await store.putRecord(record);
-    await queue.send({ jobId: id, model: request.options.model });
+    try {
+      await queue.send({ jobId: id, model: request.options.model });
+    } catch (err) {
+      // Without a message the job would wait forever, and its key would keep returning it: fail
+      // the record and free the key so the frontend's retry creates a fresh job.
+      record.status = "failed";
+      record.error = "The job could not be queued; try again.";
+      record.finishedAt = record.updatedAt = now().toISOString();
+      await store.putRecord(record).catch(() => {});
+      await store.deleteMarker(idempotencyMarker(request.idempotencyKey)).catch(() => {});
+      throw err;
+    }
     const position = await queuePosition();
     await events.emit({ type: "queued", job: record, ...(position ? { position } : {}) });
     return { job: record, created: true, ...(position ? { position } : {}) };

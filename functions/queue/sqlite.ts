@@ -76,6 +76,7 @@ export class SqliteQueue implements Queue {
   }
 
   async send(message: JobMessage, options: SendOptions = {}): Promise<string> {
+    this.assertOpen();
     const id = randomBytes(12).toString("hex");
     const now = this.now();
     const attributes = { ...options.attributes, model: message.model };

@@ -77,6 +77,19 @@ describe("JobService.submit", () => {
     expect((await queue.stats()).visible).toBe(1);
   });
 
+  it("when the queue refuses the message, fails the record and frees the key for a retry", async () => {
+    const { queue, store, service } = setup();
+    const input = t2v();
+    await queue.close(); // a real failure: the driver refuses to send
+    await expect(service.submit(input)).rejects.toThrow(/queue is closed/);
+    const [orphan] = await store.listRecords();
+    expect(orphan).toMatchObject({ status: "failed", error: "The job could not be queued; try again." });
+    const retry = createJobService({ queue: tempPlatform().queue, store });
+    const again = await retry.submit(input);
+    expect(again.created).toBe(true);
+    expect(again.job.id).not.toBe(orphan!.id);
+  });
+
   it("lists newest first, filtered by requester and status", async () => {
     const { service } = setup();
     const a = await service.submit(t2v({ requester: { platform: "discord", id: "alice" } }));
