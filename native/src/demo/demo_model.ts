@@ -5,7 +5,7 @@
 //
 // Files (the TURBOWAN_MODELS_DIR layout of docs/models.md):
 //   dit.pth         TurboDiffusion layout (prefix-free keys, bf16 weights, fp32 norm buffers, SLA proj_l)
-//   dit_low.pth     i2v only: the low-noise expert (Wan2.2 A14B layout, in_dim 36)
+//   dit-low.pth     i2v only: the low-noise expert (Wan2.2 A14B layout, in_dim 36)
 //   umt5.pth        models_t5_umt5-xxl-enc-bf16.pth layout (bf16)
 //   vae.pth         Wan2.1_VAE.pth layout (fp32)
 //   tokenizer.json  a unigram tokenizer in umT5's pipeline layout (vocab 1200; made by
@@ -32,7 +32,7 @@ export const DEMO_VAE = { dim: 8, zDim: 16, dimMult: [1, 2, 4, 4], numResBlocks:
 export interface DemoModelOptions {
   /** Seed of every weight (default 0). The same seed always gives byte-identical files. */
   seed?: number;
-  /** "t2v" (default) writes one DiT; "i2v" writes the two 36-channel experts (dit.pth, dit_low.pth). */
+  /** "t2v" (default) writes one DiT; "i2v" writes the two 36-channel experts (dit.pth, dit-low.pth). */
   modelType?: "t2v" | "i2v";
 }
 
@@ -211,8 +211,8 @@ export function writeDemoModel(dir: string, options: DemoModelOptions = {}): Che
     writeTorchPth(paths.dit as string, ditWeights(sub(1), 16), "dit");
   } else {
     writeTorchPth(paths.dit as string, ditWeights(sub(1), 36), "dit");
-    paths.ditLow = file("dit_low.pth");
-    writeTorchPth(paths.ditLow, ditWeights(sub(2), 36), "dit_low");
+    paths.ditLow = file("dit-low.pth");
+    writeTorchPth(paths.ditLow, ditWeights(sub(2), 36), "dit-low");
   }
   writeTorchPth(paths.textEncoder!, umt5Weights(sub(3)), "umt5");
   writeTorchPth(paths.vae!, vaeWeights(sub(4)), "vae");

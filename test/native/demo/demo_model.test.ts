@@ -55,7 +55,7 @@ describe("demo model", () => {
       dit: path.join(tmp, "t2v/dit.pth"), textEncoder: path.join(tmp, "t2v/umt5.pth"),
       tokenizer: path.join(tmp, "t2v/tokenizer.json"), vae: path.join(tmp, "t2v/vae.pth"),
     });
-    expect(i2v.ditLow).toBe(path.join(tmp, "i2v/dit_low.pth"));
+    expect(i2v.ditLow).toBe(path.join(tmp, "i2v/dit-low.pth"));
     expect(demoDitConfig("i2v").inDim).toBe(36);
   });
 

@@ -59,7 +59,7 @@ void check_demo(const std::string& dir, bool i2v) {
 
   // DiT: detected config, one forward with the umT5 output as context
   std::vector<std::string> dits{dir + "/dit.pth"};
-  if (i2v) dits.push_back(dir + "/dit_low.pth");
+  if (i2v) dits.push_back(dir + "/dit-low.pth");
   for (const auto& path : dits) {
     auto dit = engine::WanDit::load(std::vector<std::string>{path}, nullptr);
     const auto& c = dit->config();
