@@ -4,7 +4,7 @@
 import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createDiscordApp } from "../../../bot/discord/app.js";
-import { createGatewayListener } from "../../../bot/discord/gateway.js";
+import { createGatewayBot, createGatewayListener } from "../../../bot/discord/gateway.js";
 import { createInteractionHandler } from "../../../bot/discord/handler.js";
 import { createDiscordApi } from "../../../bot/discord/api.js";
 import { createLimits, type LimitsConfigInput } from "../../../bot/limits.js";
@@ -407,6 +407,19 @@ describe("Discord gateway mode and registration", () => {
     discord.registerInteraction(bad.token, APP_ID);
     await onInteraction(bad);
     expect(discord.interactions.get(bad.token)!.respondedWith).toMatchObject({ type: 4, data: { content: "steps must be between 1 and 4.", flags: 64 } });
+  });
+
+  it("the discord.js Client routes INTERACTION_CREATE dispatches into that listener", async () => {
+    await setup();
+    const config = { applicationId: APP_ID, publicKey: signer.publicKeyHex, apiBase: discord.apiBase };
+    expect(() => createGatewayBot({ jobs: stack.jobs, config })).toThrow(/gateway mode needs DISCORD_BOT_TOKEN/);
+    const bot = createGatewayBot({ jobs: stack.jobs, config: { ...config, botToken: BOT_TOKEN } });
+    const body = interaction("video-command.json");
+    discord.registerInteraction(body.token, APP_ID);
+    bot.client.ws.emit("INTERACTION_CREATE", body, 0); // what the shard does for each dispatch
+    await expect.poll(() => discord.interactions.get(body.token)!.respondedWith).toEqual({ type: 5 });
+    await bot.stop();
+    expect((await stack.jobs.list()).length).toBe(1);
   });
 
   it("register-commands bulk-overwrites the same list (guild and global) with the bot token", async () => {
