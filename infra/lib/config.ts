@@ -55,7 +55,7 @@ export interface DeploySettings {
   modelsPrefix: string;
   /** Days before job objects expire. */
   artifactExpiryDays: number;
-  /** A prefix under jobsPrefix made publicly readable (results only!); undefined = fully private. */
+  /** A prefix under <jobsPrefix>files/ (the store's artifacts) made publicly readable; undefined = fully private. */
   publicReadPrefix?: string;
   /** Name of the Secrets Manager secret holding the Discord/GitHub variables (created beforehand). */
   secretName: string;
@@ -124,8 +124,10 @@ export function parseSettings(context: Record<string, unknown>): DeploySettings 
     }
     workers[model] = w;
   }
-  if (c.publicReadPrefix !== undefined && !c.publicReadPrefix.startsWith(c.jobsPrefix)) {
-    throw new Error(`publicReadPrefix (${c.publicReadPrefix}) must lie under jobsPrefix (${c.jobsPrefix}) and hold results only`);
+  // The S3 store keeps records/ and markers/ (interaction tokens, idempotency keys) beside files/
+  // (results and input images); only files/ may ever be public.
+  if (c.publicReadPrefix !== undefined && !c.publicReadPrefix.startsWith(`${c.jobsPrefix}files/`)) {
+    throw new Error(`publicReadPrefix (${c.publicReadPrefix}) must lie under ${c.jobsPrefix}files/, the store's artifacts; records and markers must stay private`);
   }
   return { ...c, workers };
 }

@@ -29,6 +29,8 @@ export const WORKER_SECRET_KEYS = ["DISCORD_APPLICATION_ID", "DISCORD_PUBLIC_KEY
 
 /** Where the instance keeps fetched checkpoints, so a replaced task on the same host skips the download. */
 export const HOST_MODELS_DIR = "/var/lib/turbowan/models";
+/** The worker image's user (container/Dockerfile: useradd --uid 10001). */
+export const CONTAINER_UID = 10001;
 
 export interface GpuWorkersProps {
   model: string;
@@ -64,6 +66,10 @@ export class GpuWorkers extends Construct {
       description: `turbowan ${props.model} GPU workers: no inbound, outbound to AWS APIs and model hubs`,
       allowAllOutbound: true,
     });
+    // The checkpoint cache on the host belongs to the image's non-root user (uid 10001 in
+    // container/Dockerfile); Docker would otherwise create the bind-mount source owned by root.
+    const userData = ec2.UserData.forLinux();
+    userData.addCommands(`mkdir -p ${HOST_MODELS_DIR}`, `chown ${CONTAINER_UID}:${CONTAINER_UID} ${HOST_MODELS_DIR}`);
     const launchTemplate = new ec2.LaunchTemplate(this, "LaunchTemplate", {
       machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
       instanceType: new ec2.InstanceType(settings.instanceType),
@@ -78,7 +84,7 @@ export class GpuWorkers extends Construct {
         ],
       }),
       blockDevices: [{ deviceName: "/dev/xvda", volume: ec2.BlockDeviceVolume.ebs(settings.diskGiB, { volumeType: ec2.EbsDeviceVolumeType.GP3, encrypted: true }) }],
-      userData: ec2.UserData.forLinux(),
+      userData,
     });
     const asg = new autoscaling.AutoScalingGroup(this, "Instances", {
       vpc: props.vpc,

@@ -5,10 +5,14 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import * as ecr from "aws-cdk-lib/aws-ecr";
 import * as ecs from "aws-cdk-lib/aws-ecs";
 import * as lambda from "aws-cdk-lib/aws-lambda";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HEARTBEAT_INTERVAL_S, MAX_RECEIVES, VISIBILITY_TIMEOUT_S } from "../../functions/queue/constants.js";
 import { parseSettings, type DeploySettings } from "../../infra/lib/config.js";
 import { TurbowanStack } from "../../infra/lib/stack.js";
+
+const read = (p: string) => readFileSync(path.resolve(import.meta.dirname, "../..", p), "utf8");
 
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
 
@@ -55,7 +59,7 @@ const BIG = "wan2_1-t2v-14b";
 
 beforeAll(() => {
   main = synth(parseSettings({ models: "wan2.1-t2v-1.3b,wan2.1-t2v-14b", alarmEmail: "ops@example.org", idleMinutesToZero: "10", maxJobAgeS: "900" }));
-  open = synth(parseSettings({ models: "wan2.1-t2v-1.3b", publicReadPrefix: "jobs/results/", workers: JSON.stringify({ "wan2.1-t2v-1.3b": { minTasks: 1, instanceType: "g6e.2xlarge" } }) }));
+  open = synth(parseSettings({ models: "wan2.1-t2v-1.3b", publicReadPrefix: "jobs/files/", workers: JSON.stringify({ "wan2.1-t2v-1.3b": { minTasks: 1, instanceType: "g6e.2xlarge" } }) }));
 });
 
 describe("job queues", () => {
@@ -212,6 +216,11 @@ describe("GPU worker scaling", () => {
     });
     main.template.hasResourceProperties("AWS::EC2::LaunchTemplate", { LaunchTemplateData: Match.objectLike({ InstanceType: "g6e.xlarge", MetadataOptions: { HttpTokens: "required" } }) });
     main.template.hasResourceProperties("AWS::EC2::LaunchTemplate", { LaunchTemplateData: Match.objectLike({ InstanceType: "p5.4xlarge" }) });
+    // The host's checkpoint cache is writable by the image's non-root user, and the instance joins the cluster.
+    const userData = json(ofType(main.resources, "AWS::EC2::LaunchTemplate")[0]![1].Properties.LaunchTemplateData.UserData);
+    expect(userData).toContain("chown 10001:10001 /var/lib/turbowan/models");
+    expect(userData).toContain("ECS_CLUSTER=");
+    expect(read("container/Dockerfile")).toContain("--uid 10001");
     expect(json(main.template.toJSON().Parameters)).toContain("/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id");
     main.template.hasResourceProperties("AWS::AutoScaling::AutoScalingGroup", { MinSize: "0", MaxSize: "4", NewInstancesProtectedFromScaleIn: true });
     main.template.hasResourceProperties("AWS::ECS::Service", { DesiredCount: 0, CapacityProviderStrategy: [Match.objectLike({ Weight: 1 })] });
@@ -262,7 +271,7 @@ describe("artifact bucket", () => {
     const pub = statements.filter((s: any) => s.Effect === "Allow" && json(s.Principal) === '{"AWS":"*"}');
     expect(pub).toHaveLength(1);
     expect(pub[0].Action).toBe("s3:GetObject");
-    expect(json(pub[0].Resource)).toContain("/jobs/results/*");
+    expect(json(pub[0].Resource)).toContain("/jobs/files/*");
   });
 });
 
@@ -305,6 +314,7 @@ describe("deploy settings", () => {
     expect(() => parseSettings({ workers: { "wan2.1-t2v-14b": { maxTasks: 1 } } })).toThrow(/not in "models"/);
     expect(() => parseSettings({ workers: { "wan2.1-t2v-1.3b": { minTasks: 3, maxTasks: 2 } } })).toThrow(/minTasks/);
     expect(() => parseSettings({ workers: { "wan2.1-t2v-1.3b": { instanceType: "x9.huge" } } })).toThrow(/memoryMiB/);
-    expect(() => parseSettings({ publicReadPrefix: "models/" })).toThrow(/under jobsPrefix/);
+    expect(() => parseSettings({ publicReadPrefix: "models/" })).toThrow(/must lie under jobs\/files\//);
+    expect(() => parseSettings({ publicReadPrefix: "jobs/" })).toThrow(/records and markers must stay private/);
   });
 });
