@@ -1,6 +1,6 @@
 """Golden inputs/outputs for the CPU reference ops (kernels/), from PyTorch and the reference code.
 
-usage: python3 make_op_goldens.py <ref_dir> <out_dir>
+usage: python3 make_op_goldens.py <ref_dir> <out_dir> [op ...]     (default: every op)
 
 Run on the GPU machine (PyTorch 2.x + triton + safetensors). <ref_dir> holds files copied from the
 public reference repositories (never committed):
@@ -17,6 +17,12 @@ Writes one <op>.safetensors per op into <out_dir> (each < 1 MB):
                     nvcc build; the GEMM's fmaf accumulation is emulated in float64)
   sla               TurboDiffusion's SparseLinearAttention (Triton kernel, bf16, BLKQ 128 / BLKK 64)
                     with proj_l weights set here; plus fp64 pooled scores to judge selection ties
+  sagesla           a torch re-implementation (CPU, float64 where the kernel is exact) of SageSLA's
+                    quantized sparse branch as SpargeAttn's SM90 kernel computes it (facts §4.4), in
+                    its two-pass exact-softmax limit, + the linear branch. Building SpargeAttn's CUDA
+                    kernels takes far longer than a device call, so this one is a re-implementation.
+The committed files came from: every op but sagesla on an H100 (torch 2.11, CUDA 13);
+sagesla on the CPU (torch 1.13).
 """
 import importlib.util
 import math
@@ -29,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ref_dir, out_dir = sys.argv[1], sys.argv[2]
+only = set(sys.argv[3:])
 os.makedirs(out_dir, exist_ok=True)
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
@@ -45,7 +52,8 @@ except ImportError:  # local dry runs without the safetensors package: same byte
         names = {torch.float32: "F32", torch.float64: "F64", torch.bfloat16: "BF16", torch.float16: "F16",
                  torch.int8: "I8", torch.int32: "I32", torch.int64: "I64", torch.uint8: "U8"}
         header, blobs, off = {}, [], 0
-        for k in sorted(tensors):
+        # largest element size first keeps every tensor aligned to its element size (as safetensors does)
+        for k in sorted(tensors, key=lambda n: (-tensors[n].element_size(), n)):
             t = tensors[k].contiguous()
             b = t.view(torch.uint8).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
             header[k] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
@@ -266,14 +274,87 @@ def make_sla():
                      topk=torch.tensor([topk], dtype=torch.float64)))
 
 
-make_linear()
-make_norms()
-make_rope()
-make_attention()
-make_linear_int8()
-try:
-    make_sla()
-except Exception:  # keep the other goldens when the Triton path fails
-    import traceback
-    traceback.print_exc()
+def make_sagesla():
+    L, H, D, BLKQ, BLKK, topk = 520, 1, 128, 64, 128, 0.6  # SM90 block sizes; 5 key blocks, n_sel 3
+    centers = randn(8, H, D)
+    ids = torch.arange(L)
+    q = (centers[(ids // 64) % 8] * 0.8 + randn(L, H, D, std=0.9)).bfloat16().float()
+    k = (centers[(ids // 128 * 3) % 8] * 0.8 + randn(L, H, D, std=0.9) + randn(1, H, D, std=0.5)).bfloat16().float()
+    v = randn(L, H, D).bfloat16().float()
+    proj_w = randn(D, D, std=0.05).bfloat16().float()
+    proj_b = randn(D, std=0.1).bfloat16().float()
+    f32 = torch.float32
+
+    def e4m3(x):  # round-to-nearest-even onto the OCP e4m3 grid, saturating at 448 (cvt.rn.satfinite)
+        x = x.double()
+        a = x.abs()
+        _, e = torch.frexp(a)  # a = m·2^e, m in [0.5, 1)
+        step = torch.where(a < 2.0 ** -6, torch.full_like(a, 2.0 ** -9), torch.ldexp(torch.ones_like(a), e - 4))
+        r = (torch.round(a / step) * step).clamp(max=448.0)
+        return (torch.sign(x) * r).to(f32)
+
+    def quant_i8(x):  # SpargeAttn qk_quantize on one block [rows, D] (fp32 arithmetic)
+        s = x.abs().max() / torch.tensor(127.0, dtype=f32) + torch.tensor(1e-7, dtype=f32)
+        t = x / s
+        t = t + torch.where(t >= 0, torch.tensor(0.5, dtype=f32), torch.tensor(-0.5, dtype=f32))
+        return torch.trunc(t).to(torch.int8), s.to(f32)
+
+    QB, KB = -(-L // BLKQ), -(-L // BLKK)
+    n_sel = min(KB, int(topk * KB))
+    scale = torch.tensor(1.0 / math.sqrt(D), dtype=f32)
+    sm_base = (scale * torch.tensor(1.44269504088896340736, dtype=f32)).to(f32)
+    o_s = torch.zeros(L, H, D, dtype=f32)
+    block_map = torch.zeros(H, QB, n_sel, dtype=torch.int32)
+    for h in range(H):
+        qh, kh, vh = q[:, h].double(), k[:, h].double(), v[:, h]
+        pq = torch.stack([qh[i:i + BLKQ].mean(0) for i in range(0, L, BLKQ)])
+        ks_ = kh - kh.mean(0)
+        pk = torch.stack([ks_[i:i + BLKK].mean(0) for i in range(0, L, BLKK)])
+        S = pq @ pk.T
+        km = kh.mean(0).to(f32)
+        q8, qs = zip(*[quant_i8(q[i:i + BLKQ, h]) for i in range(0, L, BLKQ)])
+        k8, ks = zip(*[quant_i8(k[i:i + BLKK, h] - km) for i in range(0, L, BLKK)])
+        q8, k8 = torch.cat(q8).long(), torch.cat(k8).long()
+        amax = vh.abs().amax(0)
+        v8 = e4m3(vh * (torch.tensor(2.25, dtype=f32) / amax))
+        vscale = amax / torch.tensor(2.25, dtype=f32)
+        for qb in range(QB):
+            sel = torch.sort(torch.topk(S[qb], n_sel).indices).values
+            block_map[h, qb] = sel.to(torch.int32)
+            rows = torch.arange(qb * BLKQ, min(L, (qb + 1) * BLKQ))
+            keys = torch.cat([torch.arange(b * BLKK, min(L, (b + 1) * BLKK)) for b in sel.tolist()])
+            kblk = torch.cat([torch.full((min(L, (b + 1) * BLKK) - b * BLKK,), b) for b in sel.tolist()])
+            last = kblk == sel[-1]
+            s_int = (q8[rows] @ k8[keys].T).to(f32)  # exact int32 dot products
+            dq = (qs[qb] * torch.stack(ks)[kblk]).to(f32)  # [nk]
+            rs = torch.where(last, (s_int * dq).to(f32), s_int)
+            sm = torch.where(last, sm_base.expand_as(dq), (sm_base * dq).to(f32))
+            m = (rs * sm).to(f32).amax(dim=1, keepdim=True)
+            neg_m = (-m + torch.tensor(8.807, dtype=f32)).to(f32)
+            fma = (rs.double() * sm.double() + neg_m.double()).to(f32)  # fmaf: exact product, one rounding
+            P = torch.exp2(fma.double()).to(f32)
+            l = P.double().sum(1, keepdim=True)
+            O = (e4m3(P).double() @ v8[keys].double()) / l * vscale.double()
+            o_s[rows, h] = O.to(f32)
+    # linear branch in float64, added to the fp32 o_s
+    phi_q, phi_k = torch.softmax(q.double(), -1), torch.softmax(k.double(), -1)
+    kv = torch.einsum("lhc,lhe->hce", phi_k, v.double())
+    ksum = phi_k.sum(0)  # [H, D]
+    o_l = torch.einsum("lhc,hce->lhe", phi_q, kv) / (1e-5 + (phi_q * ksum).sum(-1, keepdim=True))
+    o = (o_s.double() + (o_l @ proj_w.double().T + proj_b.double())).to(f32)
+    print(f"sagesla: L {L}, n_sel {n_sel} of {KB} key blocks, {QB} q-blocks")
+    save("sagesla", dict(q=q.bfloat16(), k=k.bfloat16(), v=v.bfloat16(), proj_w=proj_w.bfloat16(), proj_b=proj_b.bfloat16(),
+                         o_s=o_s, o=o, block_map=block_map, topk=torch.tensor([topk], dtype=torch.float64)))
+
+
+steps = [("linear", make_linear), ("norms", make_norms), ("rope3d", make_rope), ("attention", make_attention),
+         ("linear_int8", make_linear_int8), ("sla", make_sla), ("sagesla", make_sagesla)]
+for name, fn in steps:
+    if only and name not in only:
+        continue
+    try:
+        fn()
+    except Exception:  # keep the other goldens when one path (e.g. Triton) fails
+        import traceback
+        traceback.print_exc()
 print("done")

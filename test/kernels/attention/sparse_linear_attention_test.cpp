@@ -4,7 +4,8 @@
 // - block selection: smooth-K + true-count tail pooling, deterministic ties, agreement with
 //   TurboDiffusion's get_block_map (Triton SLA, bf16) except where pooled scores tie within bf16;
 // - o_s and o vs TurboDiffusion's SparseLinearAttention (bf16 Triton kernel) within bf16 error;
-// - SageSLA quantization: a closed form for q = 0, and closeness to the exact sparse branch.
+// - SageSLA quantization: a torch re-implementation of the SM90 kernel's math, a closed form for
+//   q = 0, and closeness to the exact sparse branch.
 #include <numeric>
 
 #include "../op_test_util.h"
@@ -223,6 +224,23 @@ int main() {
     // averaged over the selected keys) — a few percent at most, vs the exact sparse branch.
     report("quantized (SageSLA) vs exact SLA", rel_l2(rq.o, r.o), 5e-2);
     TW_CHECK(rq.map == r.map);
+  }
+
+  {  // SageSLA vs a torch re-implementation of the SM90 kernel's math (test/fixtures/ops/sagesla.safetensors;
+     // written independently in make_op_goldens.py: int8 per-block Q/K with smooth-K, e4m3 V per channel,
+     // exp2 with the 8.807 offset, e4m3 P, last-block rounding path). Both sides emulate fp32 roundings;
+     // they may differ where fmaf vs double rounding or exp2f's last ulp moves P across an e4m3 tie.
+    Golden g("sagesla");
+    const int64_t L = 520, H = 1, d = 128, bq = 64, bk = 128;
+    auto q = g.f32("q"), k = g.f32("k"), v = g.f32("v");
+    const float topk = float(g.f64("topk")[0]);
+    std::vector<float> zw(size_t(d * d), 0.f), zb(size_t(d), 0.f);
+    auto rs = run(q, k, v, L, H, d, view(zw, {d, d}), view(zb, {d}), topk, bq, bk, true);
+    auto r = run(q, k, v, L, H, d, g.raw("proj_w"), g.raw("proj_b"), topk, bq, bk, true);
+    Tensor gm = g.raw("block_map");
+    TW_CHECK(std::equal(r.map.begin(), r.map.end(), gm.ptr<int32_t>()));
+    report("SageSLA o_s vs torch re-implementation", rel_l2(rs.o, g.f32("o_s")), 1e-5);
+    report("SageSLA o vs torch re-implementation", rel_l2(r.o, g.f32("o")), 1e-5);
   }
 
   {  // SageSLA closed form: q = 0 → q8 = 0, every logit 0, P = exp2(8.807) for each key and
