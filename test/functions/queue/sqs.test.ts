@@ -21,6 +21,13 @@ queueContract("sqs (fauxqs, one queue per model)", (o) =>
   SqsQueue.createQueues({ ...client(), ...o, queueName: `jobs${n++}`, routeByModel: true, models: MODELS }),
 );
 
+// The default layout (what TURBOWAN_SQS_QUEUE_URL alone gives): one queue, every model.
+queueContract(
+  "sqs (fauxqs, one queue)",
+  (o) => SqsQueue.createQueues({ ...client(), ...o, queueName: `single${n++}` }),
+  { routesByModel: false },
+);
+
 describe("sqs queue", () => {
   it("sets a RedrivePolicy to the dead-letter queue on the queues it creates", async () => {
     const q = await SqsQueue.createQueues({ ...client(), queueName: "redrive", maxReceives: 5 });
@@ -31,7 +38,7 @@ describe("sqs queue", () => {
   });
 
   it("one queue for all models: carries the model attribute and refuses a receive by model", async () => {
-    const q = await SqsQueue.createQueues({ ...client(), queueName: "single" });
+    const q = await SqsQueue.createQueues({ ...client(), queueName: "all-models" });
     await q.send({ jobId: "a", model: "demo" });
     const [m] = await q.receive({ waitSeconds: 1 });
     expect(m?.attributes.model).toBe("demo");
