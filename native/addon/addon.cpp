@@ -1,7 +1,7 @@
 // Module entry of turbowan.node: the N-API layer only translates; the engine lives in native/engine.
 #include <napi.h>
 
-#include "dit_engine.h"
+#include "engine_wrap.h"
 
 namespace {
 
@@ -14,11 +14,11 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   using namespace tw::addon;
-  Napi::Function dit = DitEngine::define(env);
-  g_dit_engine_ctor = new Napi::FunctionReference(Napi::Persistent(dit));
-  exports.Set("DitEngine", dit);
+  Napi::Function dit = EngineWrap::define(env);
+  g_engine_ctor = new Napi::FunctionReference(Napi::Persistent(dit));
+  exports.Set("Engine", dit);
   exports.Set("CancelToken", CancelTokenWrap::define(env));
-  exports.Set("loadDit", Napi::Function::New(env, &DitEngine::load, "loadDit"));
+  exports.Set("loadEngine", Napi::Function::New(env, &EngineWrap::load, "loadEngine"));
   exports.Set("backendInfo", Napi::Function::New(env, backend_info, "backendInfo"));
   return exports;
 }

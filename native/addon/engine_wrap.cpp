@@ -1,4 +1,4 @@
-#include "dit_engine.h"
+#include "engine_wrap.h"
 
 #include "convert.h"
 #include "promise_worker.h"
@@ -6,7 +6,7 @@
 
 namespace tw::addon {
 
-Napi::FunctionReference* g_dit_engine_ctor = nullptr;
+Napi::FunctionReference* g_engine_ctor = nullptr;
 
 // ---------------------------------------------------------------- CancelToken
 Napi::Function CancelTokenWrap::define(Napi::Env env) {
@@ -76,61 +76,67 @@ Napi::Object config_to_js(Napi::Env env, const engine::WanDit& m) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- DitEngine
-Napi::Function DitEngine::define(Napi::Env env) {
-  return DefineClass(env, "DitEngine",
-                     {InstanceAccessor("config", &DitEngine::config, nullptr),
-                      InstanceMethod("forward", &DitEngine::forward), InstanceMethod("denoise", &DitEngine::denoise),
-                      InstanceMethod("dispose", &DitEngine::dispose)});
+// ---------------------------------------------------------------- EngineWrap
+Napi::Function EngineWrap::define(Napi::Env env) {
+  return DefineClass(env, "EngineWrap",
+                     {InstanceAccessor("config", &EngineWrap::config, nullptr),
+                      InstanceMethod("forward", &EngineWrap::forward), InstanceMethod("denoise", &EngineWrap::denoise),
+                      InstanceMethod("encodeText", &EngineWrap::encode_text),
+                      InstanceMethod("generate", &EngineWrap::generate),
+                      InstanceMethod("dispose", &EngineWrap::dispose)});
 }
 
-DitEngine::DitEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DitEngine>(info) {
+EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
   if (info.Length() < 1 || !info[0].IsExternal())
-    throw Napi::TypeError::New(info.Env(), "DitEngine is created by loadDit(), not with new");
-  auto* holder = info[0].As<Napi::External<std::shared_ptr<DitModels>>>().Data();
+    throw Napi::TypeError::New(info.Env(), "Engine is created by loadEngine(), not with new");
+  auto* holder = info[0].As<Napi::External<std::shared_ptr<engine::PipelineModels>>>().Data();
   models_ = *holder;
   delete holder;
 }
 
 // Finalizer: the safety net when dispose() was not called (in-flight calls hold their own reference).
-DitEngine::~DitEngine() { models_.reset(); }
+EngineWrap::~EngineWrap() { models_.reset(); }
 
-std::shared_ptr<DitModels> DitEngine::models_or_throw(Napi::Env env) {
+std::shared_ptr<engine::PipelineModels> EngineWrap::models_or_throw(Napi::Env env) {
   if (!models_) throw Napi::Error::New(env, "this engine was disposed; load it again");
   return models_;
 }
 
-Napi::Value DitEngine::load(const Napi::CallbackInfo& info) {
+Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "loadDit(options) needs an options object");
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "loadEngine(options) needs an options object");
   Napi::Object opts = info[0].As<Napi::Object>();
   auto high = strings_arg(opts.Get("dit"), "checkpoints.dit");
   auto low = strings_arg(opts.Get("ditLow"), "checkpoints.ditLow");
+  auto t5 = strings_arg(opts.Get("textEncoder"), "checkpoints.textEncoder");
+  auto vae = strings_arg(opts.Get("vae"), "checkpoints.vae");
   if (high.empty()) throw Napi::TypeError::New(env, "checkpoints.dit is required (path or list of shard paths)");
   bool has_expect = false;
   engine::WanDitConfig expect = config_from(opts, &has_expect);
   int64_t text_len = expect.text_len;
-  return PromiseWorker<std::shared_ptr<DitModels>>::start(
+  return PromiseWorker<std::shared_ptr<engine::PipelineModels>>::start(
       env,
       [=]() {
-        auto m = std::make_shared<DitModels>();
+        auto m = std::make_shared<engine::PipelineModels>();
         m->high = engine::WanDit::load(high, has_expect ? &expect : nullptr, text_len);
         if (!low.empty()) m->low = engine::WanDit::load(low, has_expect ? &expect : nullptr, text_len);
+        if (!t5.empty()) m->text_encoder = engine::UMT5Encoder::load(t5.front());
+        if (!vae.empty()) m->vae = engine::WanVae::load(vae.front());
         return m;
       },
-      [](Napi::Env env, std::shared_ptr<DitModels>& m) -> Napi::Value {
-        auto* holder = new std::shared_ptr<DitModels>(m);
-        return g_dit_engine_ctor->New({Napi::External<std::shared_ptr<DitModels>>::New(env, holder)});
+      [](Napi::Env env, std::shared_ptr<engine::PipelineModels>& m) -> Napi::Value {
+        auto* holder = new std::shared_ptr<engine::PipelineModels>(m);
+        return g_engine_ctor->New({Napi::External<std::shared_ptr<engine::PipelineModels>>::New(env, holder)});
       });
 }
 
-Napi::Value DitEngine::config(const Napi::CallbackInfo& info) {
+Napi::Value EngineWrap::config(const Napi::CallbackInfo& info) {
   auto m = models_or_throw(info.Env());
   return config_to_js(info.Env(), *m->high);
 }
 
 // forward({x, xShape, cond?, condShape?, timestep, context, contextShape, attention?, topk?, expert?})
-Napi::Value DitEngine::forward(const Napi::CallbackInfo& info) {
+Napi::Value EngineWrap::forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto models = models_or_throw(env);
   Napi::Object o = info[0].As<Napi::Object>();
@@ -168,7 +174,7 @@ Napi::Value DitEngine::forward(const Napi::CallbackInfo& info) {
 
 // denoise({latentShape, context, contextShape, cond?, condShape?, steps, sigmaMax, seed, ode,
 //          attention, topk, initialNoise?, stepNoises?}, onProgress?, cancelToken?)
-Napi::Value DitEngine::denoise(const Napi::CallbackInfo& info) {
+Napi::Value EngineWrap::denoise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto models = models_or_throw(env);
   Napi::Object o = info[0].As<Napi::Object>();
@@ -227,7 +233,68 @@ Napi::Value DitEngine::denoise(const Napi::CallbackInfo& info) {
       [bridge]() { bridge->release(); });
 }
 
-Napi::Value DitEngine::dispose(const Napi::CallbackInfo& info) {
+namespace {
+std::vector<int32_t> ints_arg(const Napi::Value& v, const char* name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(v.Env(), std::string(name) + " must be an Int32Array");
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+}  // namespace
+
+// encodeText(ids: Int32Array, mask: Int32Array) → Promise<Float32Array [len, dim]>
+Napi::Value EngineWrap::encode_text(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto models = models_or_throw(env);
+  if (!models->text_encoder) throw Napi::Error::New(env, "no text encoder is loaded: give checkpoints.textEncoder");
+  auto ids = ints_arg(info[0], "ids"), mask = ints_arg(info[1], "mask");
+  return PromiseWorker<HostTensor>::start(
+      env, [=]() { return models->text_encoder->encode(ids, mask); },
+      [](Napi::Env env, HostTensor& e) -> Napi::Value { return to_js(env, e.f32(), size_t(e.numel())); });
+}
+
+// generate({ids?, mask?, textEmbedding?, width, height, frames, samples, image?, steps, sigmaMax,
+//           seed, ode, attention, topk}, onProgress?, cancelToken?)
+Napi::Value EngineWrap::generate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto models = models_or_throw(env);
+  Napi::Object o = info[0].As<Napi::Object>();
+  engine::GenerateParams p;
+  if (o.Get("textEmbedding").IsTypedArray()) p.text_embedding = floats_arg(o.Get("textEmbedding"), "textEmbedding", -1);
+  else {
+    p.ids = ints_arg(o.Get("ids"), "ids");
+    p.mask = ints_arg(o.Get("mask"), "mask");
+  }
+  p.width = int64_t(get_or<double>(o, "width", 832));
+  p.height = int64_t(get_or<double>(o, "height", 480));
+  p.frames = int64_t(get_or<double>(o, "frames", 81));
+  p.samples = int64_t(get_or<double>(o, "samples", 1));
+  if (o.Get("image").IsTypedArray()) p.image = floats_arg(o.Get("image"), "image", 3 * p.width * p.height);
+  p.rcm.steps = int(get_or<double>(o, "steps", 4));
+  p.rcm.sigma_max = get_or<double>(o, "sigmaMax", 80.0);
+  p.rcm.seed = uint64_t(get_or<double>(o, "seed", 0));
+  p.rcm.ode = get_or<bool>(o, "ode", false);
+  p.rcm.attention = attention_from(o);
+  auto bridge = std::make_shared<ProgressBridge>(env, info.Length() > 1 ? info[1] : env.Undefined());
+  auto cancel = info.Length() > 2 ? CancelTokenWrap::from(info[2]) : nullptr;
+  return PromiseWorker<engine::GenerateResult>::start(
+      env, [=]() { return engine::generate(*models, p, bridge->fn(), cancel.get()); },
+      [](Napi::Env env, engine::GenerateResult& r) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(env);
+        Napi::Uint8Array frames = Napi::Uint8Array::New(env, r.frames.size());
+        std::copy(r.frames.begin(), r.frames.end(), frames.Data());
+        o.Set("frames", frames);
+        o.Set("numFrames", double(r.num_frames));
+        o.Set("textEmbedding", to_js(env, r.text_embedding.data(), r.text_embedding.size()));
+        Napi::Object t = Napi::Object::New(env);
+        for (auto& [k, v] : r.timings_ms) t.Set(k, v);
+        o.Set("timingsMs", t);
+        return o;
+      },
+      [bridge]() { bridge->release(); });
+}
+
+Napi::Value EngineWrap::dispose(const Napi::CallbackInfo& info) {
   models_.reset();  // calls still running keep their own reference and finish normally
   return info.Env().Undefined();
 }

@@ -1,4 +1,4 @@
-// The DiT half of the engine as a JS object: load (async), forward, denoise, dispose.
+// The engine as a JS object: loadEngine (async), forward, denoise, encodeText, generate, dispose.
 #pragma once
 
 #include <napi.h>
@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "core/progress.h"
-#include "models/wan_dit.h"
+#include "pipeline/generate.h"
 
 namespace tw::addon {
 
@@ -22,28 +22,26 @@ class CancelTokenWrap : public Napi::ObjectWrap<CancelTokenWrap> {
   std::shared_ptr<engine::CancelToken> token_ = std::make_shared<engine::CancelToken>();
 };
 
-struct DitModels {
-  std::unique_ptr<engine::WanDit> high, low;
-};
-
-class DitEngine : public Napi::ObjectWrap<DitEngine> {
+class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  public:
   static Napi::Function define(Napi::Env env);
-  static Napi::Value load(const Napi::CallbackInfo& info);  // loadDit(options) → Promise<DitEngine>
-  explicit DitEngine(const Napi::CallbackInfo& info);
-  ~DitEngine() override;
+  static Napi::Value load(const Napi::CallbackInfo& info);  // loadEngine(options) → Promise<Engine>
+  explicit EngineWrap(const Napi::CallbackInfo& info);
+  ~EngineWrap() override;
 
  private:
   Napi::Value config(const Napi::CallbackInfo& info);
   Napi::Value forward(const Napi::CallbackInfo& info);
   Napi::Value denoise(const Napi::CallbackInfo& info);
+  Napi::Value encode_text(const Napi::CallbackInfo& info);
+  Napi::Value generate(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
-  std::shared_ptr<DitModels> models_or_throw(Napi::Env env);
+  std::shared_ptr<engine::PipelineModels> models_or_throw(Napi::Env env);
 
-  std::shared_ptr<DitModels> models_;
+  std::shared_ptr<engine::PipelineModels> models_;
   int64_t external_bytes_ = 0;
 };
 
-extern Napi::FunctionReference* g_dit_engine_ctor;
+extern Napi::FunctionReference* g_engine_ctor;
 
 }  // namespace tw::addon

@@ -9,7 +9,7 @@ export interface NativeCancelToken {
   cancel(): void;
 }
 
-export interface NativeDitEngine {
+export interface NativeEngine {
   readonly config: Record<string, number | string | boolean>;
   forward(args: Record<string, unknown>): Promise<Float32Array>;
   denoise(
@@ -17,11 +17,17 @@ export interface NativeDitEngine {
     onProgress?: (p: { stage: string; step: number; total: number }) => void,
     cancel?: NativeCancelToken,
   ): Promise<{ latents: Float32Array; times: number[]; denoiseMs: number }>;
+  encodeText(ids: Int32Array, mask: Int32Array): Promise<Float32Array>;
+  generate(
+    args: Record<string, unknown>,
+    onProgress?: (p: { stage: string; step: number; total: number }) => void,
+    cancel?: NativeCancelToken,
+  ): Promise<{ frames: Uint8Array; numFrames: number; textEmbedding: Float32Array; timingsMs: Record<string, number> }>;
   dispose(): void;
 }
 
 export interface NativeAddon {
-  loadDit(opts: Record<string, unknown>): Promise<NativeDitEngine>;
+  loadEngine(opts: Record<string, unknown>): Promise<NativeEngine>;
   CancelToken: new () => NativeCancelToken;
   backendInfo(): { cuda: boolean; napiVersion: number };
   [key: string]: unknown;

@@ -1,18 +1,24 @@
 // The turbowan engine's TypeScript API. Every blocking call runs off the JS thread in the addon;
 // progress arrives through one callback; an AbortSignal stops work at the next step boundary.
 import { abortError, EngineOptionError, fromNative } from "./errors.js";
-import { loadAddon, type NativeDitEngine } from "./addon.js";
+import { loadAddon, type NativeEngine } from "./addon.js";
+import { PromptCache } from "./prompt-cache.js";
+import { adaptiveSize, VIDEO_SIZES } from "./sizes.js";
+import { UMT5Tokenizer } from "./tokenizer.js";
 import { checkTensor, resolveSampler } from "./options.js";
 import type {
   DenoiseRequest,
   DenoiseResult,
   DiTConfig,
   FloatTensor,
+  GeneratedVideo,
+  GenerateRequest,
   LoadOptions,
   ModelName,
 } from "./types.js";
 
 export * from "./types.js";
+export { VIDEO_SIZES, adaptiveSize } from "./sizes.js";
 export { EngineError, EngineOptionError, AddonLoadError } from "./errors.js";
 
 export const MODEL_NAMES: readonly ModelName[] = ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-i2v-a14b", "demo"];
@@ -39,20 +45,29 @@ async function withSignal<T>(signal: AbortSignal | undefined, fn: (token: unknow
 }
 
 export class Pipeline {
-  #dit: NativeDitEngine | undefined;
+  #dit: NativeEngine | undefined;
+  readonly #tokenizer: UMT5Tokenizer | undefined;
+  readonly #prompts: PromptCache;
   readonly model: ModelName | "custom";
 
   /** @internal use loadPipeline() */
-  constructor(dit: NativeDitEngine, model: ModelName | "custom") {
+  constructor(dit: NativeEngine, model: ModelName | "custom", tokenizer?: UMT5Tokenizer, promptCacheSize = 64) {
     this.#dit = dit;
     this.model = model;
+    this.#tokenizer = tokenizer;
+    this.#prompts = new PromptCache(promptCacheSize);
+  }
+
+  /** Hits and misses of the prompt-embedding cache (repeated prompts skip the text encoder). */
+  get promptCacheStats(): { hits: number; misses: number; size: number } {
+    return this.#prompts.stats();
   }
 
   get config(): DiTConfig & { quantized: boolean; hasProjL: boolean } {
     return this.#engine().config as unknown as DiTConfig & { quantized: boolean; hasProjL: boolean };
   }
 
-  #engine(): NativeDitEngine {
+  #engine(): NativeEngine {
     if (!this.#dit) throw new Error("this pipeline was disposed; load it again");
     return this.#dit;
   }
@@ -140,6 +155,76 @@ export class Pipeline {
     };
   }
 
+  /**
+   * Prompt (+ image) → RGB8 video frames: encode text (cached by cleaned prompt), encode the image
+   * (I2V), rCM sampling, VAE decode streamed per latent frame. Progress covers every stage; the
+   * signal stops at the next step or decode chunk.
+   */
+  async generate(req: GenerateRequest): Promise<GeneratedVideo> {
+    const cfg = this.config;
+    const isI2V = cfg.modelType === "i2v";
+    if (typeof req.prompt !== "string") throw new EngineOptionError("prompt", "must be a string");
+    if (!this.#tokenizer) throw new EngineOptionError("checkpoints.tokenizer", "generate() needs the umT5 tokenizer.json");
+    const s = resolveSampler(req, isI2V ? 200 : 80);
+    const resolution = req.resolution ?? (isI2V ? "720p" : "480p");
+    const aspect = req.aspectRatio ?? "16:9";
+    if (!VIDEO_SIZES[resolution]) throw new EngineOptionError("resolution", `must be 480p or 720p, got ${resolution}`);
+    if (!VIDEO_SIZES[resolution][aspect]) throw new EngineOptionError("aspectRatio", `must be one of 16:9, 9:16, 1:1, 4:3, 3:4, got ${aspect}`);
+    let [width, height] = VIDEO_SIZES[resolution][aspect];
+    if (req.width !== undefined || req.height !== undefined) {
+      // Explicit sizes (tools, tests and the demo model); multiples of 16.
+      width = req.width ?? width;
+      height = req.height ?? height;
+    } else if (isI2V && req.image && req.adaptiveResolution) {
+      [width, height] = adaptiveSize(resolution, aspect, req.image.width, req.image.height);
+    }
+    for (const [k, v] of [["width", width], ["height", height]] as const)
+      if (!Number.isInteger(v) || v < 16 || v % 16) throw new EngineOptionError(k, `must be a positive multiple of 16, got ${v}`);
+    const frames = req.frames ?? 81;
+    if (!Number.isInteger(frames) || frames < 1 || (frames - 1) % 4) throw new EngineOptionError("frames", `must be 4k+1 (e.g. 17, 49, 81), got ${frames}`);
+    const samples = req.samples ?? 1;
+    if (!Number.isInteger(samples) || samples < 1 || samples > 16) throw new EngineOptionError("samples", `must be 1–16, got ${samples}`);
+    if (isI2V && !req.image) throw new EngineOptionError("image", "this is an image-to-video model: give an image");
+    if (!isI2V && req.image) throw new EngineOptionError("image", "this is a text-to-video model: it takes no image");
+
+    const tok = this.#tokenizer.encode(req.prompt, { length: cfg.textLen });
+    if (tok.length <= 1) throw new EngineOptionError("prompt", "is empty after cleaning");
+    const cached = this.#prompts.get(tok.text);
+    const image = req.image ? await imageToTensor(req.image, width, height) : undefined;
+    const engine = this.#engine();
+    const t0 = performance.now();
+    const out = await withSignal(req.signal, (token) =>
+      engine.generate(
+        {
+          ...(cached ? { textEmbedding: cached } : { ids: tok.ids, mask: tok.mask }),
+          width,
+          height,
+          frames,
+          samples,
+          image,
+          steps: s.steps,
+          sigmaMax: s.sigmaMax,
+          seed: s.seed,
+          ode: s.ode,
+          attention: s.attention,
+          topk: s.topk,
+        },
+        req.onProgress ? (p) => req.onProgress!(p as Parameters<NonNullable<GenerateRequest["onProgress"]>>[0]) : undefined,
+        token as never,
+      ),
+    );
+    if (!cached) this.#prompts.set(tok.text, out.textEmbedding);
+    return {
+      frames: out.frames,
+      numFrames: out.numFrames * samples,
+      width,
+      height,
+      fps: 16,
+      seed: s.seed,
+      timingsMs: { ...out.timingsMs, total: performance.now() - t0 },
+    };
+  }
+
   /** Frees the engine's memory now (a finalizer does it otherwise). Calls in flight finish first. */
   dispose(): void {
     this.#dit?.dispose();
@@ -155,15 +240,34 @@ export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
   if (opts.model === "wan2.2-i2v-a14b" && !opts.checkpoints.ditLow)
     throw new EngineOptionError("checkpoints.ditLow", "wan2.2-i2v-a14b needs the low-noise expert too");
   const addon = loadAddon();
+  const tokenizer = opts.checkpoints.tokenizer ? await UMT5Tokenizer.fromFile(opts.checkpoints.tokenizer) : undefined;
   try {
-    const dit = await addon.loadDit({
+    const engine = await addon.loadEngine({
       model: opts.model === "demo" ? undefined : opts.model,
       config: opts.config,
       dit: opts.checkpoints.dit,
       ditLow: opts.checkpoints.ditLow,
+      textEncoder: opts.checkpoints.textEncoder,
+      vae: opts.checkpoints.vae,
     });
-    return new Pipeline(dit, opts.model ?? "custom");
+    return new Pipeline(engine, opts.model ?? "custom", tokenizer, opts.promptCacheSize);
   } catch (err) {
     throw fromNative(err);
   }
+}
+
+/** RGB8 image → [3, height, width] floats in [−1, 1], resized (no crop) with an antialiased triangle filter. */
+async function imageToTensor(img: { data: Uint8Array; width: number; height: number }, width: number, height: number): Promise<Float32Array> {
+  if (img.data.length !== img.width * img.height * 3)
+    throw new EngineOptionError("image", `data must be RGB8 of ${img.width}×${img.height} (${img.width * img.height * 3} bytes), got ${img.data.length}`);
+  const { default: sharp } = await import("sharp");
+  const rgb = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(width, height, { fit: "fill", kernel: "linear" })
+    .raw()
+    .toBuffer();
+  const out = new Float32Array(3 * width * height);
+  const plane = width * height;
+  for (let i = 0; i < plane; i++)
+    for (let c = 0; c < 3; c++) out[c * plane + i] = (rgb[i * 3 + c]! / 255 - 0.5) / 0.5;
+  return out;
 }

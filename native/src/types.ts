@@ -48,6 +48,8 @@ export interface LoadOptions {
   backend?: Backend;
   /** Run the text encoder on the CPU even when the DiT runs on the GPU (saves ~11 GB of VRAM). */
   textEncoderOnCpu?: boolean;
+  /** Prompt-embedding LRU size (entries). Default 64. */
+  promptCacheSize?: number;
 }
 
 export type Stage = "load" | "encode-text" | "encode-image" | "denoise" | "decode";
@@ -116,6 +118,9 @@ export interface GenerateRequest extends SamplerOptions {
   /** 4k+1 frames. Default 81. */
   frames?: number;
   samples?: number;
+  /** Explicit output size in pixels (multiples of 16), overriding resolution/aspect (tools, small models). */
+  width?: number;
+  height?: number;
 }
 
 export interface GeneratedVideo {

@@ -1,0 +1,53 @@
+// Text/image → video: umT5 text encoding → rCM sampling over the Wan DiT (one or two experts) →
+// Wan VAE decode streamed one latent frame at a time → RGB8 frames. Tokenization, the prompt cache
+// and image decoding/resizing live in the TypeScript layer; this is the compute.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/progress.h"
+#include "models/umt5.h"
+#include "models/wan_dit.h"
+#include "models/wan_vae.h"
+#include "sampler/rcm.h"
+
+namespace tw::engine {
+
+struct PipelineModels {
+  std::unique_ptr<WanDit> high, low;  // low: Wan2.2 low-noise expert (optional)
+  std::unique_ptr<UMT5Encoder> text_encoder;
+  std::unique_ptr<WanVae> vae;
+};
+
+struct GenerateParams {
+  // Text: token ids + mask (text_len each) to encode, or a ready embedding [text_len, text_dim].
+  std::vector<int32_t> ids, mask;
+  std::vector<float> text_embedding;
+  int64_t width = 832, height = 480, frames = 81, samples = 1;
+  // I2V: the resized image [3, height, width] in [−1, 1].
+  std::vector<float> image;
+  RcmOptions rcm;  // seed: sample s uses seed + s
+};
+
+struct GenerateResult {
+  std::vector<uint8_t> frames;  // [samples, frames, height, width, 3] RGB8
+  int64_t num_frames = 0;
+  std::vector<float> text_embedding;  // [text_len, text_dim], for the caller's prompt cache
+  std::map<std::string, double> timings_ms;
+};
+
+// RGB8 from the VAE's [−1, 1] output: clamp, (v+1)/2, floor(255·x + 0.5) (TurboDiffusion's mapping).
+inline uint8_t to_u8(float v) {
+  v = v < -1.f ? -1.f : (v > 1.f ? 1.f : v);
+  return uint8_t(int((v + 1.f) * 0.5f * 255.f + 0.5f));
+}
+
+GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const ProgressFn& progress,
+                        const CancelToken* cancel);
+
+}  // namespace tw::engine
