@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "loader/checkpoint.h"
 #include "tw/ops.h"
 #include "tw/tensor.h"
@@ -118,6 +122,25 @@ struct Golden {
   }
   std::vector<int64_t> shape(const std::string& name) const { return ck.tensor(name).shape_vec(); }
 };
+
+// Runs fn with 1, 2 and 3 OpenMP threads; the outputs must be bit-identical (fixed accumulation
+// order per output element). Without OpenMP this is a single run and trivially true.
+template <class Fn>
+inline bool same_for_thread_counts(Fn fn) {
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+  std::vector<std::vector<float>> outs;
+  for (int t : {1, 2, 3}) {
+    omp_set_num_threads(t);
+    outs.push_back(fn());
+  }
+  omp_set_num_threads(saved);
+  return outs[0] == outs[1] && outs[0] == outs[2];
+#else
+  (void)fn;
+  return true;
+#endif
+}
 
 inline void report(const char* what, double err, double tol) {
   std::printf("  %-44s rel L2 %.3e (tol %.1e)\n", what, err, tol);

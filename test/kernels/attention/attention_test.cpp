@@ -45,6 +45,14 @@ int main() {
                   (long long)c.H, (long long)c.d);
     report(what, rel_l2(o.values(), attn64(q, k, v, c.Lq, c.Lk, c.H, c.d, double(float(1.0 / std::sqrt(double(c.d)))))), 1e-6);
   }
+  {  // deterministic across thread counts
+    auto q = twtest::randn(50 * 3 * 32, 41), k = twtest::randn(70 * 3 * 32, 42), v = twtest::randn(70 * 3 * 32, 43);
+    TW_CHECK(same_for_thread_counts([&] {
+      Guarded o({50, 3, 32});
+      tw::ops::attention({view(q, {50, 3, 32}), view(k, {70, 3, 32}), view(v, {70, 3, 32}), o.t()});
+      return o.values();
+    }));
+  }
   {  // structured: equal keys → mean of v; explicit scale; one key → copies v
     const int64_t L = 9, d = 8;
     auto q = twtest::randn(static_cast<size_t>(L * d), 5);

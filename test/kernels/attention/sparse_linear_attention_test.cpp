@@ -263,6 +263,14 @@ int main() {
     report("SageSLA closed form (q = 0)", rel_l2(r.o, expect), 1e-6);
   }
 
+  {  // deterministic across thread counts, both variants
+    const int64_t L = 300, H = 3, d = 64;
+    auto q = twtest::randn(size_t(L * H * d), 51), k = twtest::randn(size_t(L * H * d), 52), v = twtest::randn(size_t(L * H * d), 53);
+    auto w = twtest::randn(size_t(d * d), 54, 0.1f);
+    for (bool quant : {false, true})
+      TW_CHECK(same_for_thread_counts([&] { return run(q, k, v, L, H, d, view(w, {d, d}), {}, 0.5f, 64, 64, quant).o; }));
+  }
+
   {  // argument errors
     std::vector<float> x(64 * 2 * 8), w(64);
     SparseLinearAttentionParams p;

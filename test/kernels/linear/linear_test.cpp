@@ -60,6 +60,17 @@ int main() {
   random_case(33, 1536, 200, DType::BF16, true, 5);
   random_case(20, 257, 129, DType::F32, true, 6);
 
+  {  // deterministic: the same bits with 1, 2 or 3 threads
+    const int64_t M = 40, K = 700, N = 150;
+    auto x = twtest::randn(size_t(M * K), 31), w = twtest::randn(size_t(N * K), 32);
+    auto wb = to_bf16(w);
+    TW_CHECK(same_for_thread_counts([&] {
+      Guarded y({M, N});
+      tw::ops::linear({view(x, {M, K}), Tensor::view(wb.data(), DType::BF16, {N, K}), {}, y.t()});
+      return y.values();
+    }));
+  }
+
   {  // structured: ones → y = K + b exactly; arange weights → closed form
     const int64_t M = 5, K = 513, N = 3;
     std::vector<float> x(size_t(M * K), 1.f), w(size_t(N * K), 1.f), b = {0.5f, -1.f, 2.f};
