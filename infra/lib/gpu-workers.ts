@@ -3,7 +3,7 @@
 //  - target tracking on backlog per task = visible messages ÷ running tasks (metric math), the
 //    AWS-recommended signal for queue workers;
 //  - a step policy for 0 → 1: with no task the ratio is undefined, so an alarm on "messages waiting
-//    and no task running" adds the first task;
+//    and no task wanted" sets the desired count to 1;
 //  - a step policy to 0 once the queue has been empty (nothing visible, in flight or delayed) for
 //    idleMinutesToZero; the capacity provider then drains the instance.
 // A task running a job protects itself from scale-in through the ECS agent
@@ -182,12 +182,12 @@ export class GpuWorkers extends Construct {
     const visible = queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: "Maximum" });
     const inFlight = queue.metricApproximateNumberOfMessagesNotVisible({ period: Duration.minutes(1), statistic: "Maximum" });
     const delayed = queue.metric("ApproximateNumberOfMessagesDelayed", { period: Duration.minutes(1), statistic: "Maximum" });
-    const running = new cloudwatch.Metric({
+    const desired = new cloudwatch.Metric({
       namespace: "ECS/ContainerInsights",
-      metricName: "RunningTaskCount",
+      metricName: "DesiredTaskCount",
       dimensionsMap: { ClusterName: props.cluster.clusterName, ServiceName: this.service.serviceName },
       period: Duration.minutes(1),
-      statistic: "Average",
+      statistic: "Maximum",
     });
 
     // 1) Backlog per task (target tracking; metric math is only in the L1 resource).
@@ -210,18 +210,20 @@ export class GpuWorkers extends Construct {
       },
     });
 
-    // 2) 0 → 1: jobs waiting and no task running.
+    // 2) 0 → 1: jobs waiting and no task wanted. Keyed on the desired count (not the running one)
+    // and setting an exact 1, so the alarm staying on while the first GPU instance boots neither
+    // adds a task per minute nor undoes what target tracking asked for.
     const scaleFromZero = new appscaling.StepScalingAction(this, "ScaleOutFromZero", {
       scalingTarget: this.scalingTarget,
-      adjustmentType: appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      adjustmentType: appscaling.AdjustmentType.EXACT_CAPACITY,
       cooldown: Duration.seconds(60),
     });
-    scaleFromZero.addAdjustment({ adjustment: 1, lowerBound: 0 });
+    scaleFromZero.addAdjustment({ adjustment: Math.max(1, settings.minTasks), lowerBound: 0 });
     const waitingWithoutWorkers = new cloudwatch.Alarm(this, "JobsWaitingNoWorkers", {
-      alarmDescription: `${props.model}: jobs are waiting and no worker runs; start one.`,
+      alarmDescription: `${props.model}: jobs are waiting and no worker is wanted; start one.`,
       metric: new cloudwatch.MathExpression({
-        expression: "IF(FILL(tasks, 0) < 1, visible, 0)",
-        usingMetrics: { visible, tasks: running },
+        expression: "IF(FILL(desired, 0) < 1, visible, 0)",
+        usingMetrics: { visible, desired },
         period: Duration.minutes(1),
         label: "jobs waiting with no worker",
       }),

@@ -173,15 +173,16 @@ describe("GPU worker scaling", () => {
     main.template.hasResourceProperties("AWS::ECS::Cluster", { ClusterSettings: [{ Name: "containerInsights", Value: "enabled" }] });
   });
 
-  it("starts the first task with a step policy on 'jobs waiting, no task running'", () => {
+  it("starts the first task with a step policy on 'jobs waiting, no task wanted'", () => {
     const policy = logicalId(main.resources, "AWS::ApplicationAutoScaling::ScalingPolicy", "Workerswan21t2v13bScaleOutFromZero");
-    main.template.hasResourceProperties("AWS::ApplicationAutoScaling::ScalingPolicy", {
+    expect(main.resources[policy]!.Properties).toMatchObject({
       PolicyType: "StepScaling",
-      StepScalingPolicyConfiguration: Match.objectLike({ AdjustmentType: "ChangeInCapacity", StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] }),
+      StepScalingPolicyConfiguration: { AdjustmentType: "ExactCapacity", StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }] },
     });
     const alarm = ofType(main.resources, "AWS::CloudWatch::Alarm").find(([, a]) => json(a.Properties.AlarmActions ?? []).includes(policy));
     expect(alarm, "an alarm drives the 0→1 policy").toBeDefined();
-    expect(json(alarm![1].Properties.Metrics)).toContain("IF(FILL(tasks, 0) < 1, visible, 0)");
+    expect(json(alarm![1].Properties.Metrics)).toContain("IF(FILL(desired, 0) < 1, visible, 0)");
+    expect(json(alarm![1].Properties.Metrics)).toContain("DesiredTaskCount");
     expect(alarm![1].Properties).toMatchObject({ Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold", EvaluationPeriods: 1 });
   });
 
