@@ -25,6 +25,9 @@
 //   are rounded relative to a smaller max; this two-pass reference rounds every P relative to the
 //   final row max — the exact-softmax limit of the same math. It also uses exact exp2 and division
 //   where the kernel uses ex2.approx / rcp.approx. An all-zero V channel gives 0 here (NaN in the kernel).
+//   With blk_q/blk_k = 128/64 (SageSLA on non-SM90 GPUs) the same SM90 math is applied to the other
+//   block sizes; the SM89/SM100/SM120 kernels' own accumulation details (f16 P·V accumulation in
+//   Sage2++) are not emulated.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
