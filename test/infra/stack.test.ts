@@ -309,6 +309,14 @@ describe("deploy settings", () => {
     expect(s.workers["wan2.1-t2v-1.3b"]).toMatchObject({ instanceType: "g6e.xlarge", minTasks: 0 });
   });
 
+  it("in infra/cdk.json are valid and all read by the app", () => {
+    const cdkJson = JSON.parse(read("infra/cdk.json"));
+    expect(cdkJson.app).toBe("npx tsx bin/app.ts");
+    expect(() => parseSettings(cdkJson.context)).not.toThrow();
+    const app = read("infra/bin/app.ts");
+    for (const key of Object.keys(cdkJson.context)) expect(app, `bin/app.ts reads context "${key}"`).toContain(`"${key}"`);
+  });
+
   it("say what to fix", () => {
     expect(() => parseSettings({ models: "wan9" })).toThrow(/comma list of/);
     expect(() => parseSettings({ workers: "{not json" })).toThrow(/must be JSON/);
