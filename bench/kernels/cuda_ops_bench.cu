@@ -45,7 +45,16 @@ double time_ms(const std::function<void()>& fn, int reps) {
   return ms[ms.size() / 2];
 }
 
-void result(const char* op, const std::string& shape, double ms, double flop, double bytes) {
+// Attention kernel variant under test (TW_ATTN_MINBLOCKS), appended to the op name as "@mbN".
+std::string variant_suffix() {
+  const char* e = std::getenv("TW_ATTN_MINBLOCKS");
+  return e ? std::string("@mb") + e : std::string();
+}
+
+void result(const char* op_base, const std::string& shape, double ms, double flop, double bytes) {
+  const bool attn = std::string(op_base).find("attention") != std::string::npos || std::string(op_base).find("sla") != std::string::npos;
+  const std::string name = std::string(op_base) + (attn ? variant_suffix() : "");
+  const char* op = name.c_str();
   std::printf("RESULT %s %s %.4f %.6e %.6e\n", op, shape.c_str(), ms, flop, bytes);
   std::printf("  %-22s %-28s %9.3f ms  %7.1f TFLOP/s  %7.1f GB/s\n", op, shape.c_str(), ms, flop / ms * 1e-9, bytes / ms * 1e-6);
   std::fflush(stdout);
@@ -181,8 +190,8 @@ int main(int argc, char** argv) {
     std::printf("DEVICE %s\n", prop.name);
     if (what == "all" || what == "elementwise") bench_elementwise();
     if (what == "all" || what == "linear") bench_linear();
-    if (what == "all" || what == "attention") bench_attention(false);
-    if (what == "all" || what == "sla") bench_attention(true);
+    if (what == "all" || what == "attention" || what == "attn") bench_attention(false);
+    if (what == "all" || what == "sla" || what == "attn") bench_attention(true);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench failed: %s\n", e.what());
     return 1;

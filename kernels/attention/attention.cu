@@ -1,6 +1,7 @@
 // Dense attention on CUDA: q [Lq, heads, 128], k/v [Lk, heads, 128], o [Lq, heads, 128], all bf16.
 // Flash attention on tensor cores (flash_bf16.cuh); cross-attention (Lk = 512) runs the same kernel.
 #include <cmath>
+#include <cstdlib>
 
 #include "flash_bf16.cuh"
 #include "tw/cuda/device.h"
@@ -9,19 +10,30 @@
 namespace tw::cuda {
 
 namespace flash {
+namespace {
+template <bool kSparse, int kMinBlocks>
+void launch_variant(const Args& a, cudaStream_t s) {
+  static bool attr = [] {
+    TW_CUDA_CHECK(cudaFuncSetAttribute(flash_fwd_kernel<kSparse, kMinBlocks>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)attr;
+  const dim3 grid(unsigned((a.Lq + kBM - 1) / kBM), unsigned(a.heads));
+  flash_fwd_kernel<kSparse, kMinBlocks><<<grid, kThreads, kSmemBytes, s>>>(a);
+  TW_CUDA_CHECK_LAUNCH(flash_fwd_kernel);
+}
+// TW_ATTN_MINBLOCKS=2|3 picks the register budget (benchmarking); default below.
+int min_blocks() {
+  static int mb = [] { const char* e = std::getenv("TW_ATTN_MINBLOCKS"); return e && std::atoi(e) == 3 ? 3 : 2; }();
+  return mb;
+}
+}  // namespace
+
 void launch_flash_fwd(const Args& a, bool sparse, cudaStream_t s) {
   if (a.Lq == 0) return;
-  const dim3 grid(unsigned((a.Lq + kBM - 1) / kBM), unsigned(a.heads));
-  if (sparse) {
-    static bool attr = [] { TW_CUDA_CHECK(cudaFuncSetAttribute(flash_fwd_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes)); return true; }();
-    (void)attr;
-    flash_fwd_kernel<true><<<grid, kThreads, kSmemBytes, s>>>(a);
-  } else {
-    static bool attr = [] { TW_CUDA_CHECK(cudaFuncSetAttribute(flash_fwd_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes)); return true; }();
-    (void)attr;
-    flash_fwd_kernel<false><<<grid, kThreads, kSmemBytes, s>>>(a);
-  }
-  TW_CUDA_CHECK_LAUNCH(flash_fwd_kernel);
+  const bool mb3 = min_blocks() == 3;
+  if (sparse) { if (mb3) launch_variant<true, 3>(a, s); else launch_variant<true, 2>(a, s); }
+  else { if (mb3) launch_variant<false, 3>(a, s); else launch_variant<false, 2>(a, s); }
 }
 }  // namespace flash
 

@@ -17,7 +17,7 @@ namespace tw::cuda::flash {
 
 constexpr int kD = 128, kBM = 64, kBN = 64, kThreads = 128;
 constexpr int kTileElems = 64 * kD;
-constexpr int kSmemBytes = 5 * kTileElems * 2;  // Q + 2 stages of K and V: 80 KiB
+constexpr int kSmemBytes = 4 * kTileElems * 2;  // 2 stages of K and V (Q is staged in stage 1's K): 64 KiB
 
 struct Args {
   const __nv_bfloat16* q;
@@ -27,6 +27,7 @@ struct Args {
   int64_t Lq = 0, Lk = 0;
   int heads = 0;
   float scale_log2 = 0.f;  // softmax scale · log2(e)
+  const float* bias = nullptr;  // [128] added to every output row (SLA folds proj_l's bias here), or null
   // sparse only
   const int32_t* lut = nullptr;
   int n_sel = 0, blk_q = 64, blk_k = 64;
@@ -81,12 +82,13 @@ __device__ __forceinline__ void load_tile(__nv_bfloat16* dst, const __nv_bfloat1
   }
 }
 
-template <bool kSparse>
-__global__ void __launch_bounds__(kThreads) flash_fwd_kernel(const Args a) {
+// kMinBlocks: CTAs per SM the register allocation must allow (2 → ≤ 255 registers, 3 → ≤ 168).
+template <bool kSparse, int kMinBlocks>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) flash_fwd_kernel(const Args a) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  __nv_bfloat16* sQ = reinterpret_cast<__nv_bfloat16*>(smem_raw);
-  __nv_bfloat16* sK = sQ + kTileElems;       // 2 stages
-  __nv_bfloat16* sV = sK + 2 * kTileElems;   // 2 stages
+  __nv_bfloat16* sK = reinterpret_cast<__nv_bfloat16*>(smem_raw);  // 2 stages
+  __nv_bfloat16* sV = sK + 2 * kTileElems;                          // 2 stages
+  __nv_bfloat16* sQ = sK + kTileElems;  // stage 1 of K until the Q fragments are in registers
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int64_t m0 = int64_t(blockIdx.x) * kBM;
@@ -122,6 +124,7 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_kernel(const Args a) {
 #pragma unroll
   for (int kk = 0; kk < 8; ++kk)
     ldsm_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], sQ + swz(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+  __syncthreads();  // stage 1 is refilled by the first prefetch
 
   float acc[16][4];
 #pragma unroll
@@ -231,10 +234,11 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_kernel(const Args a) {
 #pragma unroll
   for (int j = 0; j < 16; ++j) {
     const int col = j * 8 + 2 * (lane & 3);
+    const float b0 = a.bias ? a.bias[col] : 0.f, b1 = a.bias ? a.bias[col + 1] : 0.f;
     if (row0 < a.Lq)
-      *reinterpret_cast<__nv_bfloat162*>(a.o + row0 * ld + h * kD + col) = __floats2bfloat162_rn(acc[j][0] * inv0, acc[j][1] * inv0);
+      *reinterpret_cast<__nv_bfloat162*>(a.o + row0 * ld + h * kD + col) = __floats2bfloat162_rn(fmaf(acc[j][0], inv0, b0), fmaf(acc[j][1], inv0, b1));
     if (row1 < a.Lq)
-      *reinterpret_cast<__nv_bfloat162*>(a.o + row1 * ld + h * kD + col) = __floats2bfloat162_rn(acc[j][2] * inv1, acc[j][3] * inv1);
+      *reinterpret_cast<__nv_bfloat162*>(a.o + row1 * ld + h * kD + col) = __floats2bfloat162_rn(fmaf(acc[j][2], inv1, b0), fmaf(acc[j][3], inv1, b1));
   }
 }
 

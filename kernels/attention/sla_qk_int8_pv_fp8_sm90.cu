@@ -12,6 +12,8 @@
 // accumulation; O = acc / l · v_scale[c] → bf16.
 #include <cuda_fp8.h>
 
+#include <cstdlib>
+
 #include "sla_qk_int8_pv_fp8_sm90.h"
 #include "tw/cuda/device.h"
 #include "tw/cuda/dtype.cuh"
@@ -107,6 +109,7 @@ struct Args {
   const float* v_scale;  // [H, 128]
   const int32_t* lut;    // [H, QB, n_sel]
   bf16* o;
+  const float* bias;  // [128] added to every output row, or null
   int64_t L, Lpad, QB, KB;
   int heads, n_sel;
   float sm_base;  // scale · log2(e)
@@ -141,7 +144,8 @@ __device__ __forceinline__ uint32_t pack_e4m3(float a, float b, float c, float d
   return lo | (hi << 16);
 }
 
-__global__ void __launch_bounds__(kThreads) sagesla_fwd_kernel(const Args a) {
+template <int kMinBlocks>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) sagesla_fwd_kernel(const Args a) {
   extern __shared__ __align__(128) unsigned char smem[];
   unsigned char* sQ = smem;
   unsigned char* sK = smem + kQBytes;               // 2 stages
@@ -224,7 +228,8 @@ __global__ void __launch_bounds__(kThreads) sagesla_fwd_kernel(const Args a) {
 #pragma unroll
         for (int j = 0; j < 8; ++j)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) s[j][e] = float(si[j][e]) * dq;
+          for (int e = 0; e < 4; ++e)  // exact int32 → fp32 for |x| < 2²² (|q8·k8| ≤ 128·128·127) without I2F
+            s[j][e] = (__int_as_float(si[j][e] + 0x4B400000) - 12582912.0f) * dq;
       }
       const int64_t key0 = blk * kBN + half * 64;
       if (key0 + 64 > a.L) {
@@ -301,10 +306,13 @@ __global__ void __launch_bounds__(kThreads) sagesla_fwd_kernel(const Args a) {
   for (int j = 0; j < 16; ++j) {
     const int col = j * 8 + 2 * (lane & 3);
     const float v0 = vs[col], v1 = vs[col + 1];
+    const float b0 = a.bias ? a.bias[col] : 0.f, b1 = a.bias ? a.bias[col + 1] : 0.f;
     if (row0 < a.L)
-      *reinterpret_cast<__nv_bfloat162*>(a.o + row0 * ld + h * kD + col) = __floats2bfloat162_rn(acc[j][0] * inv0 * v0, acc[j][1] * inv0 * v1);
+      *reinterpret_cast<__nv_bfloat162*>(a.o + row0 * ld + h * kD + col) =
+          __floats2bfloat162_rn(fmaf(acc[j][0] * inv0, v0, b0), fmaf(acc[j][1] * inv0, v1, b1));
     if (row1 < a.L)
-      *reinterpret_cast<__nv_bfloat162*>(a.o + row1 * ld + h * kD + col) = __floats2bfloat162_rn(acc[j][2] * inv1 * v0, acc[j][3] * inv1 * v1);
+      *reinterpret_cast<__nv_bfloat162*>(a.o + row1 * ld + h * kD + col) =
+          __floats2bfloat162_rn(fmaf(acc[j][2] * inv1, v0, b0), fmaf(acc[j][3] * inv1, v1, b1));
   }
 }
 
@@ -330,7 +338,7 @@ struct Layout {
 size_t scratch_bytes(int64_t L, int64_t H) { return Layout(L, H).total; }
 
 void sparse_branch(const bf16* q, const bf16* k, const bf16* v, int64_t L, int64_t H, const int32_t* lut, int n_sel, float scale,
-                   bf16* o_s, void* scratch, cudaStream_t s) {
+                   const float* bias, bf16* o_s, void* scratch, cudaStream_t s) {
   const Layout lay(L, H);
   char* base = static_cast<char*>(scratch);
   int8_t* q8 = reinterpret_cast<int8_t*>(base + lay.q8);
@@ -358,15 +366,19 @@ void sparse_branch(const bf16* q, const bf16* k, const bf16* v, int64_t L, int64
   TW_CUDA_CHECK_LAUNCH(quant_v_kernel);
 
   Args a;
-  a.q8 = q8; a.k8 = k8; a.vt = vt; a.q_scale = qs; a.k_scale = ks; a.v_scale = vs; a.lut = lut; a.o = o_s;
+  a.q8 = q8; a.k8 = k8; a.vt = vt; a.q_scale = qs; a.k_scale = ks; a.v_scale = vs; a.lut = lut; a.o = o_s; a.bias = bias;
   a.L = L; a.Lpad = Lpad; a.QB = QB; a.KB = KB; a.heads = int(H); a.n_sel = n_sel;
   a.sm_base = scale * 1.44269504088896340736f;
   static bool attr = [] {
-    TW_CUDA_CHECK(cudaFuncSetAttribute(sagesla_fwd_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    TW_CUDA_CHECK(cudaFuncSetAttribute(sagesla_fwd_kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    TW_CUDA_CHECK(cudaFuncSetAttribute(sagesla_fwd_kernel<3>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
     return true;
   }();
   (void)attr;
-  sagesla_fwd_kernel<<<dim3(unsigned(QB), unsigned(H)), kThreads, kSmemBytes, s>>>(a);
+  // TW_ATTN_MINBLOCKS=2|3 picks the register budget (benchmarking).
+  static const bool mb3 = [] { const char* e = std::getenv("TW_ATTN_MINBLOCKS"); return e && std::atoi(e) == 3; }();
+  if (mb3) sagesla_fwd_kernel<3><<<dim3(unsigned(QB), unsigned(H)), kThreads, kSmemBytes, s>>>(a);
+  else sagesla_fwd_kernel<2><<<dim3(unsigned(QB), unsigned(H)), kThreads, kSmemBytes, s>>>(a);
   TW_CUDA_CHECK_LAUNCH(sagesla_fwd_kernel);
 }
 

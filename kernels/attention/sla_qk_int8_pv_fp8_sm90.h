@@ -14,8 +14,10 @@ namespace tw::cuda::sagesla {
 size_t scratch_bytes(int64_t L, int64_t H);
 
 // o_s[L, H, 128] (bf16) = block-sparse softmax(q·kᵀ·scale)·v over the key blocks in lut
-// [H, ceil(L/64), n_sel], computed SageAttention-style. `scratch` holds scratch_bytes(L, H).
+// [H, ceil(L/64), n_sel], computed SageAttention-style, + bias[128] (null: none).
+// `scratch` holds scratch_bytes(L, H).
 void sparse_branch(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, int64_t L, int64_t H,
-                   const int32_t* lut, int n_sel, float scale, __nv_bfloat16* o_s, void* scratch, cudaStream_t s);
+                   const int32_t* lut, int n_sel, float scale, const float* bias, __nv_bfloat16* o_s, void* scratch,
+                   cudaStream_t s);
 
 }  // namespace tw::cuda::sagesla

@@ -1,19 +1,23 @@
-// SLA and SageSLA on CUDA (facts §4): block selection, block-sparse flash attention over the selected key
-// blocks, the linear branch and o = o_s + proj_l(o_l). q/k/v/o [L, heads, 128] bf16; proj_w/proj_b
-// any float dtype (rounded to bf16 once). Selection runs in fp32 like the CPU reference (pooled
-// means, smooth-K as "block mean − mean over L", fp32 scores, ties → lower block index first).
-// Pipeline (9 launches): pool q, pool k, smooth k, select (score + bitonic top-k + ascending
-// compaction), sparse flash (o_s), φ = softmax over d for q and k, Σφ(k), KV = φ(k)ᵀv and
-// φ(q)·KV through batched cuBLAS, normalize, proj_l GEMM with o_s fused as the C operand.
-// quantized=true (SageSLA, SM90 blocks 64/128) swaps the sparse branch for the int8 Q·K / fp8 P·V
-// kernel of sla_qk_int8_pv_fp8_sm90.cu; everything else is shared.
+// SLA and SageSLA on CUDA (facts §4). q/k/v/o [L, heads, 128] bf16; proj_w/proj_b any float dtype.
+//
+// Pipeline:
+//  1. selection, in fp32 like the CPU reference: mean-pool q (blk_q) and k (blk_k), smooth-K as
+//     "block mean − mean over L", scores S = pooled_q·pooled_kᵀ by a batched fp32 GEMM (cuBLAS),
+//     then per (head, q block) an exact radix select of the n_sel largest scores (ties → lower
+//     block index, as the reference), written to the block map in ascending block order;
+//  2. the sparse branch writes o = o_s + proj_b: flash attention over the selected key tiles
+//     (bf16, flash_bf16.cuh) or, with quantized=true (SageSLA, SM90 blocks 64/128), the int8 Q·K /
+//     fp8 P·V kernel of sla_qk_int8_pv_fp8_sm90.cu;
+//  3. the linear branch is folded into one batched GEMM that accumulates into o:
+//       proj_l(o_l) − b = (φ(q)/den)·(KV·Wᵀ),  KV = φ(k)ᵀ·v,  den = 1e-5 + φ(q)·Σ_L φ(k),
+//     because dividing a row by den commutes with the linear maps. φ = softmax over the head dim.
+// TW_SLA_TIMING=1 prints each stage's time to stderr.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
-#include "../linear/gemm_lt.h"
 #include "flash_bf16.cuh"
 #include "sla_qk_int8_pv_fp8_sm90.h"
 #include "tw/cuda/cublas.h"
@@ -46,60 +50,59 @@ __global__ void smooth_k_kernel(float* __restrict__ pk, int nb, int64_t L, int b
   for (int b = 0; b < nb; ++b) p[int64_t(b) * kD] -= km;
 }
 
-__device__ __forceinline__ bool before(float sa, int ia, float sb, int ib) { return sa > sb || (sa == sb && ia < ib); }
-
-// One CTA per (q block, head): scores against every key block, bitonic sort (score desc, index asc),
-// the first n_sel are written to lut in ascending block order.
-__global__ void select_kernel(const float* __restrict__ pq, const float* __restrict__ pk, int QB, int KB, int np2,
-                              int n_sel, int32_t* __restrict__ lut) {
-  extern __shared__ __align__(16) unsigned char sm[];
-  float* score = reinterpret_cast<float*>(sm);
-  int* idx = reinterpret_cast<int*>(score + np2);
-  unsigned char* flag = reinterpret_cast<unsigned char*>(idx + np2);
-  const int qb = blockIdx.x, h = blockIdx.y, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
-  const float4 qv = reinterpret_cast<const float4*>(pq + (int64_t(h) * QB + qb) * kD)[lane];
-  for (int b = warp; b < np2; b += nw) {
-    float s = -INFINITY;
-    if (b < KB) {
-      const float4 kv = reinterpret_cast<const float4*>(pk + (int64_t(h) * KB + b) * kD)[lane];
-      s = warp_sum(qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w);
-    }
-    if (lane == 0) { score[b] = s; idx[b] = b; }
+// One CTA per (q block, head): the n_sel largest of the KB scores by an exact radix select on
+// order-preserving uint32 keys, ties at the threshold taken in ascending block order; the selected
+// block indices are written in ascending order.
+__global__ void topk_select_kernel(const float* __restrict__ S, int QB, int KB, int n_sel, int32_t* __restrict__ lut) {
+  extern __shared__ uint32_t key[];
+  __shared__ int count;
+  const int qb = blockIdx.x, h = blockIdx.y, tid = threadIdx.x, lane = tid & 31;
+  const float* row = S + (int64_t(h) * QB + qb) * KB;
+  for (int b = tid; b < KB; b += blockDim.x) {
+    const uint32_t u = __float_as_uint(row[b]);
+    key[b] = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
   }
-  for (int b = tid; b < KB; b += blockDim.x) flag[b] = 0;
-  __syncthreads();
-  for (int k = 2; k <= np2; k <<= 1) {
-    for (int j = k >> 1; j > 0; j >>= 1) {
-      for (int i = tid; i < np2; i += blockDim.x) {
-        const int ixj = i ^ j;
-        if (ixj > i) {
-          const float si = score[i], sj = score[ixj];
-          const int ii = idx[i], ij = idx[ixj];
-          const bool up = (i & k) == 0;
-          const bool swap = up ? before(sj, ij, si, ii) : before(si, ii, sj, ij);
-          if (swap) { score[i] = sj; score[ixj] = si; idx[i] = ij; idx[ixj] = ii; }
-        }
-      }
-      __syncthreads();
-    }
+  uint32_t t = 0;  // grows to the n_sel-th largest key: the largest t with #(key ≥ t) ≥ n_sel
+  for (int bit = 31; bit >= 0; --bit) {
+    const uint32_t cand = t | (1u << bit);
+    if (tid == 0) count = 0;
+    __syncthreads();
+    int c = 0;
+    for (int b = tid; b < KB; b += blockDim.x) c += key[b] >= cand;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
+    if (lane == 0 && c) atomicAdd(&count, c);
+    __syncthreads();
+    if (count >= n_sel) t = cand;
+    __syncthreads();
   }
-  for (int i = tid; i < n_sel; i += blockDim.x) flag[idx[i]] = 1;
-  __syncthreads();
-  if (warp == 0) {
-    int32_t* out = lut + (int64_t(h) * QB + qb) * n_sel;
-    int count = 0;
-    for (int base = 0; base < KB; base += 32) {
-      const int b = base + lane;
-      const bool f = b < KB && flag[b];
-      const unsigned m = __ballot_sync(0xffffffffu, f);
-      if (f) out[count + __popc(m & ((1u << lane) - 1u))] = b;
-      count += __popc(m);
-    }
+  if (tid >= 32) return;
+  int gt = 0;
+  for (int base = 0; base < KB; base += 32) {
+    const int b = base + lane;
+    gt += __popc(__ballot_sync(0xffffffffu, b < KB && key[b] > t));
+  }
+  const int need = n_sel - gt;  // ≥ 1 ties at t to take, lowest block first
+  int32_t* out = lut + (int64_t(h) * QB + qb) * n_sel;
+  int written = 0, ties = 0;
+  const unsigned below = (1u << lane) - 1u;
+  for (int base = 0; base < KB; base += 32) {
+    const int b = base + lane;
+    const uint32_t kb = b < KB ? key[b] : 0u;
+    const bool g = b < KB && kb > t, e = b < KB && kb == t;
+    const unsigned em = __ballot_sync(0xffffffffu, e);
+    const bool sel = g || (e && ties + __popc(em & below) < need);
+    const unsigned sm = __ballot_sync(0xffffffffu, sel);
+    if (sel) out[written + __popc(sm & below)] = b;
+    written += __popc(sm);
+    ties += __popc(em);
   }
 }
 
-// φ(x) = softmax over the head dim, one warp per (token, head) row of 128; bf16 out.
-__global__ void feature_kernel(const bf16* __restrict__ x, bf16* __restrict__ phi, int64_t rows) {
+// φ(x) = softmax over the head dim, one warp per (token, head) row of 128. With `ks` (Σ_L φ(k),
+// [H,128]) the row is divided by den = 1e-5 + φ·ks (the linear branch's normalization). bf16 out.
+__global__ void feature_kernel(const bf16* __restrict__ x, const float* __restrict__ ks, int heads, bf16* __restrict__ phi,
+                               int64_t rows) {
   const int64_t r = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (r >= rows) return;
   const int lane = threadIdx.x & 31;
@@ -110,7 +113,12 @@ __global__ void feature_kernel(const bf16* __restrict__ x, bf16* __restrict__ ph
   float s = 0.f;
 #pragma unroll
   for (int i = 0; i < 4; ++i) { v[i] = __expf(v[i] - mx); s += v[i]; }
-  const float inv = 1.f / warp_sum(s);
+  float inv = 1.f / warp_sum(s);
+  if (ks) {
+    const float4 k4 = reinterpret_cast<const float4*>(ks + int64_t(r % heads) * kD)[lane];
+    const float den = warp_sum(v[0] * k4.x + v[1] * k4.y + v[2] * k4.z + v[3] * k4.w) * inv + 1e-5f;
+    inv /= den;
+  }
   __nv_bfloat162 o0 = __floats2bfloat162_rn(v[0] * inv, v[1] * inv), o1 = __floats2bfloat162_rn(v[2] * inv, v[3] * inv);
   uint2 w;
   w.x = *reinterpret_cast<uint32_t*>(&o0);
@@ -127,29 +135,21 @@ __global__ void colsum_kernel(const bf16* __restrict__ x, int64_t L, int heads, 
   atomicAdd(out + h * kD + c, s);
 }
 
-// o_l = num / (1e-5 + φ(q)·ks), in place on num; one warp per (token, head).
-__global__ void normalize_kernel(bf16* __restrict__ num, const bf16* __restrict__ phi_q, const float* __restrict__ ks,
-                                 int64_t rows, int heads) {
-  const int64_t r = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (r >= rows) return;
-  const int lane = threadIdx.x & 31, h = int(r % heads);
-  float den = 0.f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) den += __bfloat162float(phi_q[r * kD + lane * 4 + i]) * ks[h * kD + lane * 4 + i];
-  const float inv = 1.f / (warp_sum(den) + 1e-5f);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    bf16& e = num[r * kD + lane * 4 + i];
-    e = __float2bfloat16_rn(__bfloat162float(e) * inv);
-  }
+// kvw[h, i, j] = Σ_c kv[h, i, c] · w[j, c]  (KV·Wᵀ, fp32 math, bf16 out); one CTA per (i, h).
+__global__ void kv_proj_kernel(const float* __restrict__ kv, AnyFloatPtr w, bf16* __restrict__ kvw) {
+  __shared__ float row[kD];
+  const int i = blockIdx.x, h = blockIdx.y, j = threadIdx.x;
+  row[j] = kv[(int64_t(h) * kD + i) * kD + j];
+  __syncthreads();
+  float s = 0.f;
+  for (int c = 0; c < kD; ++c) s += row[c] * w.load(int64_t(j) * kD + c);
+  kvw[(int64_t(h) * kD + i) * kD + j] = __float2bfloat16_rn(s);
 }
 
-__global__ void to_bf16_kernel(AnyFloatPtr src, bf16* dst, int64_t n) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) dst[i] = __float2bfloat16_rn(src.load(i));
+__global__ void to_f32_kernel(AnyFloatPtr src, float* dst, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = src.load(i);
 }
-
-int next_pow2(int x) { int p = 1; while (p < x) p <<= 1; return p; }
 
 // TW_SLA_TIMING=1 prints the time of each stage (events on the op's stream) to stderr.
 struct StageTimer {
@@ -205,26 +205,31 @@ void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
 
   ScratchPlan plan;
   const size_t o_pq = plan.add(size_t(H * QB * kD) * 4), o_pk = plan.add(size_t(H * KB * kD) * 4);
-  const size_t o_lut = plan.add(size_t(H * QB * n_sel) * 4), o_ks = plan.add(size_t(H * kD) * 4);
-  const size_t o_os = plan.add(size_t(n_elem) * 2), o_fq = plan.add(size_t(n_elem) * 2), o_fk = plan.add(size_t(n_elem) * 2);
-  const size_t o_num = plan.add(size_t(n_elem) * 2), o_kv = plan.add(size_t(H * kD * kD) * 2);
-  const size_t o_w = plan.add(size_t(kD * kD) * 2), o_b = plan.add(size_t(kD) * 2);
+  const size_t o_S = plan.add(size_t(H * QB * KB) * 4), o_lut = plan.add(size_t(H * QB * n_sel) * 4);
+  const size_t o_ks = plan.add(size_t(H * kD) * 4), o_bias = plan.add(size_t(kD) * 4);
+  const size_t o_fq = plan.add(size_t(n_elem) * 2), o_fk = plan.add(size_t(n_elem) * 2);
+  const size_t o_kv = plan.add(size_t(H * kD * kD) * 4), o_kvw = plan.add(size_t(H * kD * kD) * 2);
   const size_t o_sage = p.quantized ? plan.add(sagesla::scratch_bytes(L, H)) : 0;
   char* base = static_cast<char*>(scratch(plan.total(), 0));
   float* pq = reinterpret_cast<float*>(base + o_pq);
   float* pk = reinterpret_cast<float*>(base + o_pk);
+  float* S = reinterpret_cast<float*>(base + o_S);
   int32_t* lut = p.block_map.empty() ? reinterpret_cast<int32_t*>(base + o_lut) : static_cast<int32_t*>(p.block_map.data);
   float* ks = reinterpret_cast<float*>(base + o_ks);
-  bf16* o_s = reinterpret_cast<bf16*>(base + o_os);
+  float* bias = p.proj_b.empty() ? nullptr : reinterpret_cast<float*>(base + o_bias);
   bf16* phi_q = reinterpret_cast<bf16*>(base + o_fq);
   bf16* phi_k = reinterpret_cast<bf16*>(base + o_fk);
-  bf16* num = reinterpret_cast<bf16*>(base + o_num);
-  bf16* kv = reinterpret_cast<bf16*>(base + o_kv);
+  float* kv = reinterpret_cast<float*>(base + o_kv);
+  bf16* kvw = reinterpret_cast<bf16*>(base + o_kvw);
   const bf16* q = static_cast<const bf16*>(p.q.data);
   const bf16* k = static_cast<const bf16*>(p.k.data);
   const bf16* v = static_cast<const bf16*>(p.v.data);
-
+  bf16* o = static_cast<bf16*>(p.o.data);
+  cublasHandle_t hb = cublas_handle();
+  const float one = 1.f, zero = 0.f;
+  const int ld = int(H * kD);
   StageTimer timer(s);
+
   // 1. Block selection.
   pool_kernel<<<dim3(unsigned(QB), unsigned(H)), kD, 0, s>>>(q, L, int(H), p.blk_q, pq);
   TW_CUDA_CHECK_LAUNCH(pool_kernel);
@@ -232,74 +237,56 @@ void sparse_linear_attention(const ops::SparseLinearAttentionParams& p) {
   TW_CUDA_CHECK_LAUNCH(pool_kernel);
   smooth_k_kernel<<<unsigned(H), kD, 0, s>>>(pk, int(KB), L, p.blk_k);
   TW_CUDA_CHECK_LAUNCH(smooth_k_kernel);
-  const int np2 = next_pow2(int(KB));
-  const size_t sel_smem = size_t(np2) * 8 + size_t(np2);
+  // S[h] (row-major [QB][KB]) = pq[h]·pk[h]ᵀ; column-major: Sᵀ(KB×QB) = pk(KB×128)·pqᵀ(128×QB). Exact fp32.
+  TW_CUBLAS_CHECK(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_T, CUBLAS_OP_N, int(KB), int(QB), kD, &one, pk, CUDA_R_32F, kD,
+                                             KB * kD, pq, CUDA_R_32F, kD, QB * kD, &zero, S, CUDA_R_32F, int(KB), QB * KB, int(H),
+                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  const size_t sel_smem = size_t(KB) * 4;
   if (sel_smem > 48 * 1024)
-    TW_CUDA_CHECK(cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sel_smem)));
-  select_kernel<<<dim3(unsigned(QB), unsigned(H)), 256, sel_smem, s>>>(pq, pk, int(QB), int(KB), np2, int(n_sel), lut);
-  TW_CUDA_CHECK_LAUNCH(select_kernel);
+    TW_CUDA_CHECK(cudaFuncSetAttribute(topk_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sel_smem)));
+  topk_select_kernel<<<dim3(unsigned(QB), unsigned(H)), 128, sel_smem, s>>>(S, int(QB), int(KB), int(n_sel), lut);
+  TW_CUDA_CHECK_LAUNCH(topk_select_kernel);
   timer.mark("select");
 
-  // 2. Sparse softmax branch → o_s.
+  // 2. Sparse softmax branch: o = o_s + proj_b.
+  if (bias) {
+    to_f32_kernel<<<1, kD, 0, s>>>(AnyFloatPtr::of(p.proj_b), bias, kD);
+    TW_CUDA_CHECK_LAUNCH(to_f32_kernel);
+  }
   const float scale = p.scale != 0.f ? p.scale : 1.f / std::sqrt(float(d));
   if (p.quantized) {
-    sagesla::sparse_branch(q, k, v, L, H, lut, int(n_sel), scale, o_s, base + o_sage, s);
+    sagesla::sparse_branch(q, k, v, L, H, lut, int(n_sel), scale, bias, o, base + o_sage, s);
   } else {
     flash::Args a;
-    a.q = q; a.k = k; a.v = v; a.o = o_s;
+    a.q = q; a.k = k; a.v = v; a.o = o;
     a.Lq = L; a.Lk = L; a.heads = int(H);
     a.scale_log2 = scale * 1.4426950408889634f;
+    a.bias = bias;
     a.lut = lut; a.n_sel = int(n_sel); a.blk_q = p.blk_q; a.blk_k = p.blk_k; a.q_blocks = QB;
     flash::launch_flash_fwd(a, true, s);
   }
   timer.mark("sparse");
 
-  // 3. Linear branch.
+  // 3. Linear branch, accumulated into o.
   const unsigned feat_blocks = unsigned((rows + 7) / 8);
-  feature_kernel<<<feat_blocks, 256, 0, s>>>(q, phi_q, rows);
-  TW_CUDA_CHECK_LAUNCH(feature_kernel);
-  feature_kernel<<<feat_blocks, 256, 0, s>>>(k, phi_k, rows);
+  feature_kernel<<<feat_blocks, 256, 0, s>>>(k, nullptr, int(H), phi_k, rows);
   TW_CUDA_CHECK_LAUNCH(feature_kernel);
   TW_CUDA_CHECK(cudaMemsetAsync(ks, 0, size_t(H * kD) * 4, s));
   colsum_kernel<<<dim3(unsigned((L + 255) / 256), unsigned(H)), kD, 0, s>>>(phi_k, L, int(H), ks);
   TW_CUDA_CHECK_LAUNCH(colsum_kernel);
-  cublasHandle_t hb = cublas_handle();
-  const float one = 1.f, zero = 0.f;
-  const int ld = int(H * kD);
-  // KV[h] (row-major [dk][dv]) = φ(k)_hᵀ·v_h; column-major: KVᵀ(dv×dk) = v_hᵀ(dv×L) · φ(k)_h(L×dk).
+  // KV[h] (row-major [dk][dv], fp32) = φ(k)_hᵀ·v_h; column-major: KVᵀ(dv×dk) = v_hᵀ(dv×L)·φ(k)_h(L×dk).
   TW_CUBLAS_CHECK(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_N, CUBLAS_OP_T, kD, kD, int(L), &one, v, CUDA_R_16BF, ld, kD,
-                                             phi_k, CUDA_R_16BF, ld, kD, &zero, kv, CUDA_R_16BF, kD, int64_t(kD) * kD, int(H),
+                                             phi_k, CUDA_R_16BF, ld, kD, &zero, kv, CUDA_R_32F, kD, int64_t(kD) * kD, int(H),
                                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  // num[l, h, :] = φ(q)[l, h, :]·KV[h]; column-major: numᵀ(dv×L) = KVᵀ(dv×dk) · φ(q)ᵀ(dk×L).
-  TW_CUBLAS_CHECK(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, kD, int(L), kD, &one, kv, CUDA_R_16BF, kD,
-                                             int64_t(kD) * kD, phi_q, CUDA_R_16BF, ld, kD, &zero, num, CUDA_R_16BF, ld, kD,
-                                             int(H), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  normalize_kernel<<<feat_blocks, 256, 0, s>>>(num, phi_q, ks, rows, int(H));
-  TW_CUDA_CHECK_LAUNCH(normalize_kernel);
+  kv_proj_kernel<<<dim3(kD, unsigned(H)), kD, 0, s>>>(kv, AnyFloatPtr::of(p.proj_w), kvw);
+  TW_CUDA_CHECK_LAUNCH(kv_proj_kernel);
+  feature_kernel<<<feat_blocks, 256, 0, s>>>(q, ks, int(H), phi_q, rows);
+  TW_CUDA_CHECK_LAUNCH(feature_kernel);
+  // o[l, h, :] += (φ(q)/den)[l, h, :]·KVW[h]; column-major: oᵀ(out×L) += KVWᵀ(out×dk)·φ'ᵀ(dk×L).
+  TW_CUBLAS_CHECK(cublasGemmStridedBatchedEx(hb, CUBLAS_OP_N, CUBLAS_OP_N, kD, int(L), kD, &one, kvw, CUDA_R_16BF, kD,
+                                             int64_t(kD) * kD, phi_q, CUDA_R_16BF, ld, kD, &one, o, CUDA_R_16BF, ld, kD, int(H),
+                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   timer.mark("linear");
-
-  // 4. o = o_s + proj_l(o_l): one GEMM over all (token, head) rows with o_s as the C operand.
-  const void* w = p.proj_w.data;
-  if (p.proj_w.dtype != DType::BF16) {
-    to_bf16_kernel<<<(kD * kD + 255) / 256, 256, 0, s>>>(AnyFloatPtr::of(p.proj_w), reinterpret_cast<bf16*>(base + o_w), kD * kD);
-    TW_CUDA_CHECK_LAUNCH(to_bf16_kernel);
-    w = base + o_w;
-  }
-  const void* bias = p.proj_b.empty() ? nullptr : p.proj_b.data;
-  if (bias && p.proj_b.dtype != DType::BF16) {
-    to_bf16_kernel<<<1, kD, 0, s>>>(AnyFloatPtr::of(p.proj_b), reinterpret_cast<bf16*>(base + o_b), kD);
-    TW_CUDA_CHECK_LAUNCH(to_bf16_kernel);
-    bias = base + o_b;
-  }
-  GemmBf16Args g;
-  g.M = rows; g.N = kD; g.K = kD;
-  g.x = num; g.ldx = kD;
-  g.w = w; g.ldw = kD;
-  g.bias = bias;
-  g.c = o_s; g.ldc = kD;
-  g.y = p.o.data; g.ldy = kD;
-  gemm_bf16(g);
-  timer.mark("proj");
 }
 
 }  // namespace tw::cuda

@@ -38,7 +38,7 @@ def main():
     print("| op | shape | ours ms | baseline ms | baseline/ours | ours TFLOP/s | ours GB/s | limit ms |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for op, shape, ms, flop, by in rows:
-        b = base.get((op, shape))
+        b = base.get((op.split("@")[0], shape))
         lim = max(flop / (tf * 1e9) if tf else 0, by / (bw * 1e6) if bw else 0)
         print(f"| {op} | {shape} | {ms:.3f} | {'' if b is None else f'{b:.3f}'} | {'' if b is None else f'{b / ms:.2f}×'} | "
               f"{flop / ms * 1e-9:.1f} | {by / ms * 1e-6:.0f} | {lim:.3f} |")

@@ -23,9 +23,18 @@ if [[ $MODE == tests || $MODE == all ]]; then
     echo "== $(basename $t)"
     if ! timeout 240 "$t" 2>&1 | tee -a "$OUT/tests.log"; then FAILED+=("$(basename $t)"); fi
   done
+  if [[ ${VARIANTS:-0} == 1 ]]; then
+    for t in $B/attention_cuda_test $B/sparse_linear_attention_cuda_test; do
+      echo "== $(basename $t) with TW_ATTN_MINBLOCKS=3"
+      if ! TW_ATTN_MINBLOCKS=3 timeout 240 "$t" 2>&1 | tee -a "$OUT/tests.log"; then FAILED+=("$(basename $t)@mb3"); fi
+    done
+  fi
 fi
 if [[ $MODE == bench || $MODE == all ]]; then
   [[ -x $B/cuda_ops_bench ]] && timeout 300 $B/cuda_ops_bench "$FILTER" 2>&1 | tee "$OUT/ours.txt"
+  if [[ ${VARIANTS:-0} == 1 ]]; then  # the attention kernels with the 3-CTAs-per-SM register budget
+    TW_ATTN_MINBLOCKS=3 timeout 300 $B/cuda_ops_bench attn 2>&1 | tee -a "$OUT/ours.txt"
+  fi
   PYTHONUNBUFFERED=1 timeout 240 python3 scripts/gpu/sdpa_bench.py "$FILTER" 2>&1 | tee "$OUT/base.txt"
   python3 scripts/gpu/report.py "$OUT/ours.txt" "$OUT/base.txt" | tee "$OUT/table.md"
 fi
