@@ -112,12 +112,13 @@ export function queueContract(name: string, factory: QueueFactory, options: { ro
     });
 
     it("extendVisibility keeps a running job hidden past its first timeout (heartbeat)", async () => {
-      const q = await make();
+      // 2 s leases renewed every 0.8 s (a 1.2 s margin for a loaded machine), outliving the first lease.
+      const q = await make({ visibilityTimeoutSeconds: 2 });
       await q.send(job(6));
       const [m] = await q.receive({ waitSeconds: 1 });
       for (let i = 0; i < 3; i++) {
-        await sleep(600);
-        await q.extendVisibility(m!.receipt, 1);
+        await sleep(800);
+        await q.extendVisibility(m!.receipt, 2);
       }
       expect(await q.receive({ waitSeconds: 0 })).toEqual([]);
       await q.ack(m!.receipt);
