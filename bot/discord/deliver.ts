@@ -31,6 +31,7 @@ interface JobState {
   timer?: ReturnType<typeof setTimeout>;
   /** Settles when the pending throttled edit has been sent (or dropped). */
   timerDone?: Promise<void>;
+  settleTimer?: () => void;
   pending?: MessageBody;
   chain: Promise<void>;
   done: boolean;
@@ -95,6 +96,7 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
     if (!s.timer) {
       let settle!: () => void;
       s.timerDone = new Promise<void>((res) => (settle = res));
+      s.settleTimer = settle;
       s.timer = setTimeout(() => {
         s.timer = undefined;
         const latest = s.pending;
@@ -112,10 +114,12 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
     const s = stateOf(job.id, r);
     s.done = true;
     if (s.timer) clearTimeout(s.timer);
+    s.settleTimer?.();
     s.timer = undefined;
     s.timerDone = undefined;
     s.pending = undefined;
     const userId = job.request.requester.id;
+    const primary: ResultMedia = files ? { attachmentName: files[0]!.name } : (fallback ?? {});
     const toChannel = async (reason: string) => {
       if (!deps.api.hasBotToken) {
         log.warn({ jobId: job.id, reason }, "discord: token window over and no DISCORD_BOT_TOKEN; the result cannot be posted");
@@ -123,7 +127,7 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
       }
       if (!r.channelId) return;
       try {
-        await deps.api.createChannelMessage(r.channelId, render({ ...(files ? {} : fallback), mentionUserId: userId, ...(files ? { attachmentName: files[0]!.name } : {}) }), files);
+        await deps.api.createChannelMessage(r.channelId, render({ ...primary, mentionUserId: userId }), files);
       } catch (err) {
         if (files && isTooLarge(err) && fallback) {
           await deps.api.createChannelMessage(r.channelId, render({ ...fallback, mentionUserId: userId }));
@@ -135,7 +139,7 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
     await enqueue(s, job.id, "result", async () => {
       if (!tokenValid(r)) return toChannel("expired");
       try {
-        await editOriginal(r, render(files ? { attachmentName: files[0]!.name } : (fallback ?? {})), files);
+        await editOriginal(r, render(primary), files);
       } catch (err) {
         if (files && isTooLarge(err) && fallback) {
           await editOriginal(r, render(fallback));
@@ -143,7 +147,7 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
           await toChannel("token refused");
         } else if (isUnknownMessage(err)) {
           // The "thinking…" message was deleted: a follow-up on the same token still reaches them.
-          await deps.api.followUp(r.applicationId, r.interactionToken, render(files ? { attachmentName: files[0]!.name } : (fallback ?? {})), files);
+          await deps.api.followUp(r.applicationId, r.interactionToken, render(primary), files);
         } else {
           throw err;
         }
@@ -168,7 +172,7 @@ export function createDiscordDelivery(deps: DiscordDeliveryDeps) {
       const data = await deps.readArtifact(c.key);
       if (!data || data.byteLength > limit) continue;
       const files = [{ name: `turbowan-${job.id}${c.small ? "-small" : ""}.mp4`, data, contentType: "video/mp4" }];
-      return { files, fallback: c.small ? fallback : { ...fallback } };
+      return { files, fallback };
     }
     return { fallback };
   }
