@@ -1,9 +1,9 @@
 // conv3d / conv2d: direct convolution with zero padding (time: in front only) and an optional cache
 // of previous frames —  torch `F.conv3d(F.pad(torch.cat([cache, x], 2), pad), w, b, stride)` and
 // `F.conv2d(F.pad(x, pad), w, b, stride)` per frame, in fp32.
-// CPU reference: weights upcast once per call; every output row accumulates products in double in
-// a fixed (ci, kt, kh, kw) order, bias added in double, one rounding to fp32. Threads split output
-// rows, so the result does not depend on the thread count.
+// CPU reference: weights upcast once per call; every output row accumulates fp32 products in fp32
+// in a fixed (ci, kt, kh, kw) order (4 output channels per pass share the input loads), then adds
+// the bias. Threads split output rows, so the result does not depend on the thread count.
 #include <algorithm>
 #include <vector>
 
@@ -17,19 +17,18 @@ struct ConvGeom {
   int64_t Cin, Cout, T, Tc, H, W, kt, kh, kw, To, Ho, Wo;
 };
 
+// Output channels computed together: each input row is loaded once for kCo accumulator rows.
+constexpr int64_t kCo = 4;
+
 void conv_cpu(const Conv3dParams& p, const ConvGeom& g) {
   std::vector<float> wf(size_t(g.Cout * g.Cin * g.kt * g.kh * g.kw));
   ref::load_f32(p.w, 0, int64_t(wf.size()), wf.data());
-  std::vector<double> bias(size_t(g.Cout), 0.0);
-  if (!p.b.empty()) {
-    std::vector<float> bf(size_t(g.Cout));
-    ref::load_f32(p.b, 0, g.Cout, bf.data());
-    for (int64_t c = 0; c < g.Cout; ++c) bias[size_t(c)] = bf[size_t(c)];
-  }
+  std::vector<float> bias(size_t(g.Cout), 0.f);
+  if (!p.b.empty()) ref::load_f32(p.b, 0, g.Cout, bias.data());
   const float* x = p.x.ptr<float>();
   const float* cache = p.cache.empty() ? nullptr : p.cache.ptr<float>();
   float* y = p.y.ptr<float>();
-  const int64_t HW = g.H * g.W;
+  const int64_t HW = g.H * g.W, taps = g.kt * g.kh * g.kw, K = g.Cin * taps;
   // Frame f of the logical sequence [zeros(pad_t) | cache | x] for channel ci; nullptr = zeros.
   auto frame = [&](int64_t ci, int64_t f) -> const float* {
     if (f < p.pad_t) return nullptr;
@@ -37,14 +36,20 @@ void conv_cpu(const Conv3dParams& p, const ConvGeom& g) {
     if (f < g.Tc) return cache + (ci * g.Tc + f) * HW;
     return x + (ci * g.T + (f - g.Tc)) * HW;
   };
+  const int64_t co_blocks = (g.Cout + kCo - 1) / kCo;
 #pragma omp parallel
   {
-    std::vector<double> acc(size_t(g.Wo));
+    std::vector<float> acc(size_t(kCo * g.Wo));
 #pragma omp for collapse(3) schedule(static)
-    for (int64_t co = 0; co < g.Cout; ++co) {
+    for (int64_t cb = 0; cb < co_blocks; ++cb) {
       for (int64_t to = 0; to < g.To; ++to) {
         for (int64_t ho = 0; ho < g.Ho; ++ho) {
-          std::fill(acc.begin(), acc.end(), 0.0);
+          const int64_t co0 = cb * kCo, nco = std::min(kCo, g.Cout - co0);
+          std::fill(acc.begin(), acc.end(), 0.f);
+          float* a0 = acc.data();
+          float* a1 = a0 + g.Wo;
+          float* a2 = a1 + g.Wo;
+          float* a3 = a2 + g.Wo;
           for (int64_t ci = 0; ci < g.Cin; ++ci) {
             for (int64_t dt = 0; dt < g.kt; ++dt) {
               const float* fr = frame(ci, to * p.stride_t + dt);
@@ -53,25 +58,35 @@ void conv_cpu(const Conv3dParams& p, const ConvGeom& g) {
                 const int64_t hin = ho * p.stride_h + dh - p.pad_top;
                 if (hin < 0 || hin >= g.H) continue;
                 const float* row = fr + hin * g.W;
-                const float* wk = wf.data() + (((co * g.Cin + ci) * g.kt + dt) * g.kh + dh) * g.kw;
+                const int64_t tap = ci * taps + (dt * g.kh + dh) * g.kw;
                 for (int64_t dw = 0; dw < g.kw; ++dw) {
-                  const double wv = wk[dw];
+                  // weights of this tap for the kCo output channels (0 past Cout)
+                  float w[kCo];
+                  for (int64_t j = 0; j < kCo; ++j) w[j] = j < nco ? wf[size_t((co0 + j) * K + tap + dw)] : 0.f;
                   const int64_t off = dw - p.pad_left;  // win = wo·sw + off
-                  int64_t lo = off >= 0 ? 0 : (-off + p.stride_w - 1) / p.stride_w;
-                  int64_t hi = (g.W - 1 - off) < 0 ? 0 : (g.W - 1 - off) / p.stride_w + 1;
-                  hi = std::min(hi, g.Wo);
+                  const int64_t lo = off >= 0 ? 0 : (-off + p.stride_w - 1) / p.stride_w;
+                  const int64_t hi = std::min(g.Wo, (g.W - 1 - off) < 0 ? 0 : (g.W - 1 - off) / p.stride_w + 1);
                   if (p.stride_w == 1) {
                     const float* r = row + off;
-                    for (int64_t wo = lo; wo < hi; ++wo) acc[size_t(wo)] += wv * double(r[wo]);
+                    for (int64_t wo = lo; wo < hi; ++wo) {
+                      const float v = r[wo];
+                      a0[wo] += w[0] * v; a1[wo] += w[1] * v; a2[wo] += w[2] * v; a3[wo] += w[3] * v;
+                    }
                   } else {
-                    for (int64_t wo = lo; wo < hi; ++wo) acc[size_t(wo)] += wv * double(row[wo * p.stride_w + off]);
+                    for (int64_t wo = lo; wo < hi; ++wo) {
+                      const float v = row[wo * p.stride_w + off];
+                      a0[wo] += w[0] * v; a1[wo] += w[1] * v; a2[wo] += w[2] * v; a3[wo] += w[3] * v;
+                    }
                   }
                 }
               }
             }
           }
-          float* yr = y + ((co * g.To + to) * g.Ho + ho) * g.Wo;
-          for (int64_t wo = 0; wo < g.Wo; ++wo) yr[wo] = float(acc[size_t(wo)] + bias[size_t(co)]);
+          for (int64_t j = 0; j < nco; ++j) {
+            float* yr = y + (((co0 + j) * g.To + to) * g.Ho + ho) * g.Wo;
+            const float* aj = acc.data() + j * g.Wo;
+            for (int64_t wo = 0; wo < g.Wo; ++wo) yr[wo] = aj[wo] + bias[size_t(co0 + j)];
+          }
         }
       }
     }
