@@ -77,6 +77,7 @@ const reactionsOn = (id: number) => github.reactions.filter((r) => r.commentId =
 describe("GitHub App webhooks", () => {
   it("a /turbowan comment from a member: 👀, a job, then the result comment and 🚀", async () => {
     const { deliver } = await setup();
+    const tokensBefore = github.tokensIssued;
     const payload = comment();
     const res = await deliver(payload);
     expect(res.status).toBe(202);
@@ -103,6 +104,7 @@ describe("GitHub App webhooks", () => {
     expect(posted.body).toContain(`**[Download the mp4](http://turbowan.test/files/jobs/${done.id}/video.mp4)**`);
     expect(posted.body).not.toMatch(/^\/turbowan/m);
     expect(reactionsOn(payload.comment.id)).toEqual(["eyes", "rocket"]);
+    expect(github.tokensIssued - tokensBefore).toBe(1); // one installation token, cached for all three calls
   });
 
   it("a failed job gets a comment that says why and 😕", async () => {
