@@ -29,6 +29,9 @@ export class InvalidImageError extends Error {
 
 const MB = 1024 * 1024;
 
+const tooLarge = () =>
+  new InvalidImageError(`The image is too large: each side must be at most ${IMAGE_MAX_SIDE} pixels. Scale it down.`);
+
 /** Checks size, format (by content, not by the name or declared type) and dimensions, and decodes
  * the whole image once so a truncated file is caught here rather than in the worker. */
 export async function validateImage(bytes: Uint8Array): Promise<ValidImage> {
@@ -42,7 +45,8 @@ export async function validateImage(bytes: Uint8Array): Promise<ValidImage> {
   try {
     // limitInputPixels guards against decompression bombs: a small file that decodes to gigapixels.
     meta = await sharp(bytes, { limitInputPixels: IMAGE_MAX_SIDE * IMAGE_MAX_SIDE, animated: false }).metadata();
-  } catch {
+  } catch (err) {
+    if (/pixel limit/i.test(String((err as Error).message))) throw tooLarge();
     throw new InvalidImageError("The file is not an image I can read: send a PNG, JPEG or WebP.");
   }
   const format = meta.format as string | undefined;
@@ -64,7 +68,8 @@ export async function validateImage(bytes: Uint8Array): Promise<ValidImage> {
   try {
     // metadata() reads only the header; a full decode catches truncated or corrupt pixel data.
     await sharp(bytes, { limitInputPixels: IMAGE_MAX_SIDE * IMAGE_MAX_SIDE }).raw().toBuffer();
-  } catch {
+  } catch (err) {
+    if (/pixel limit/i.test(String((err as Error).message))) throw tooLarge();
     throw new InvalidImageError("The image is damaged and cannot be decoded; export it again and resend it.");
   }
   const f = format as ImageFormat;

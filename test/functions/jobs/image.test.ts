@@ -37,6 +37,10 @@ describe("validateImage", () => {
       "The image is 32×200 pixels; each side must be at least 64 pixels.",
     );
     await expect(validateImage(await solid(5000, 100).png().toBuffer())).rejects.toThrow(/at most 4096 pixels/);
+    // Over libvips' pixel limit (a decompression bomb looks like this): still a sentence about size.
+    await expect(validateImage(await solid(5000, 5000).png({ compressionLevel: 9 }).toBuffer())).rejects.toThrow(
+      /at most 4096 pixels/,
+    );
   });
 
   it("refuses a truncated file whose header is fine", async () => {
