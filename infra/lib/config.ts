@@ -5,7 +5,8 @@ import { MODELS } from "../../functions/jobs/model.js";
 
 export type ModelName = (typeof MODELS)[number];
 
-/** Memory of the GPU instance types we default to, GiB (the task reserves most of it: mmap'd
+/** Memory of GPU instance types whose GPUs the image is built for (sm_90a: p5/p5en; sm_89: g6e
+ * L40S, g6 L4), GiB (the task reserves most of it: mmap'd
  * checkpoints and pinned staging buffers live in host memory). */
 export const INSTANCE_MEMORY_GIB: Record<string, number> = {
   "g6e.xlarge": 32,
@@ -14,8 +15,6 @@ export const INSTANCE_MEMORY_GIB: Record<string, number> = {
   "g6e.8xlarge": 256,
   "g6.xlarge": 16,
   "g6.2xlarge": 32,
-  "g5.xlarge": 16,
-  "g5.2xlarge": 32,
   "p5.4xlarge": 256,
   "p5.48xlarge": 2048,
   "p5en.48xlarge": 2048,
