@@ -27,7 +27,31 @@ std::unique_ptr<UMT5Encoder> UMT5Encoder::load(const std::string& path) {
   return load(std::make_shared<loader::Checkpoint>(loader::Checkpoint::open(path)));
 }
 
+void normalize_umt5_keys(loader::Checkpoint& ck) {
+  // Hugging Face / ComfyUI UMT5EncoderModel names (facts §8.3) → Wan's T5Encoder names.
+  for (const char* prefix : {"", "encoder.", "model.", "t5xxl.transformer."}) {
+    const std::string p = prefix;
+    const std::string emb = ck.has(p + "shared.weight") ? p + "shared.weight" : p + "encoder.embed_tokens.weight";
+    if (ck.has("token_embedding.weight") || !ck.has(emb) || !ck.has(p + "encoder.final_layer_norm.weight")) continue;
+    ck.rename(emb, "token_embedding.weight");
+    if (ck.has(p + "encoder.embed_tokens.weight")) ck.erase(p + "encoder.embed_tokens.weight");  // tied copy
+    ck.rename(p + "encoder.final_layer_norm.weight", "norm.weight");
+    for (int i = 0; ck.has(p + "encoder.block." + std::to_string(i) + ".layer.0.layer_norm.weight"); ++i) {
+      const std::string hf = p + "encoder.block." + std::to_string(i) + ".layer.", wan = "blocks." + std::to_string(i) + ".";
+      ck.rename(hf + "0.layer_norm.weight", wan + "norm1.weight");
+      for (const char* k : {"q", "k", "v", "o"}) ck.rename(hf + "0.SelfAttention." + k + ".weight", wan + "attn." + k + ".weight");
+      ck.rename(hf + "0.SelfAttention.relative_attention_bias.weight", wan + "pos_embedding.embedding.weight");
+      ck.rename(hf + "1.layer_norm.weight", wan + "norm2.weight");
+      ck.rename(hf + "1.DenseReluDense.wi_0.weight", wan + "ffn.gate.0.weight");
+      ck.rename(hf + "1.DenseReluDense.wi_1.weight", wan + "ffn.fc1.weight");
+      ck.rename(hf + "1.DenseReluDense.wo.weight", wan + "ffn.fc2.weight");
+    }
+    return;
+  }
+}
+
 std::unique_ptr<UMT5Encoder> UMT5Encoder::load(std::shared_ptr<loader::Checkpoint> ckpt) {
+  normalize_umt5_keys(*ckpt);
   const loader::Checkpoint& ck = *ckpt;
   std::unique_ptr<UMT5Encoder> m(new UMT5Encoder());
   m->ckpt_ = ckpt;

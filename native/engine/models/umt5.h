@@ -40,9 +40,14 @@ struct UMT5Block {
 // fp32 arithmetic (log, divide, multiply, truncate), so boundary offsets (16, 32, 64) land as in torch.
 int64_t t5_relative_bucket(int64_t rel, int64_t num_buckets = 32, int64_t max_distance = 128);
 
+// Renames Hugging Face / ComfyUI UMT5 encoder keys (`shared`, `encoder.block.i.layer.0.SelfAttention.q`,
+// `…layer.1.DenseReluDense.wi_0` (GELU side) / `wi_1` / `wo`, `encoder.final_layer_norm`; optional
+// prefix `encoder.`, `model.` or `t5xxl.transformer.`) to the Wan names in place. No-op on Wan files.
+void normalize_umt5_keys(loader::Checkpoint& ck);
+
 class UMT5Encoder {
  public:
-  // Detects the config from the weights (vocab, dim, dim_attn, dim_ffn, layers; heads from the
+  // Normalizes key names (normalize_umt5_keys), detects the config from the weights (vocab, dim, dim_attn, dim_ffn, layers; heads from the
   // position-embedding shape) and checks every key's shape; errors name the key and the file.
   static std::unique_ptr<UMT5Encoder> load(std::shared_ptr<loader::Checkpoint> ckpt);
   static std::unique_ptr<UMT5Encoder> load(const std::string& path);

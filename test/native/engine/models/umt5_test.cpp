@@ -68,6 +68,28 @@ void test_parity(const std::string& weights, const loader::Checkpoint& g) {
   TW_CHECK_MSG(msg.find("mask") != std::string::npos, "%s", msg.c_str());
 }
 
+// The same weights under Hugging Face UMT5EncoderModel names give the same output.
+void test_hf_names(const std::string& weights, const loader::Checkpoint& g) {
+  auto ck = std::make_shared<loader::Checkpoint>(loader::Checkpoint::open(weights));
+  ck->rename("token_embedding.weight", "shared.weight");
+  ck->rename("norm.weight", "encoder.final_layer_norm.weight");
+  for (int i = 0; i < 3; ++i) {
+    const std::string w = "blocks." + std::to_string(i) + ".", h = "encoder.block." + std::to_string(i) + ".layer.";
+    ck->rename(w + "norm1.weight", h + "0.layer_norm.weight");
+    for (const char* k : {"q", "k", "v", "o"}) ck->rename(w + "attn." + k + ".weight", h + "0.SelfAttention." + k + ".weight");
+    ck->rename(w + "pos_embedding.embedding.weight", h + "0.SelfAttention.relative_attention_bias.weight");
+    ck->rename(w + "norm2.weight", h + "1.layer_norm.weight");
+    ck->rename(w + "ffn.gate.0.weight", h + "1.DenseReluDense.wi_0.weight");
+    ck->rename(w + "ffn.fc1.weight", h + "1.DenseReluDense.wi_1.weight");
+    ck->rename(w + "ffn.fc2.weight", h + "1.DenseReluDense.wo.weight");
+  }
+  auto hf = engine::UMT5Encoder::load(ck);
+  auto wan = engine::UMT5Encoder::load(weights);
+  Tensor ids = g.tensor("ids"), mask = g.tensor("mask");
+  HostTensor a = hf->encode(row_i32(ids, 1), row_i32(mask, 1)), b = wan->encode(row_i32(ids, 1), row_i32(mask, 1));
+  TW_CHECK(twtest::rel_l2(a.f32(), b.f32(), size_t(a.numel())) == 0.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +99,7 @@ int main(int argc, char** argv) {
     auto golden = loader::Checkpoint::open(kGolden);
     test_buckets(golden);
     test_parity(weights, golden);
+    test_hf_names(weights, golden);
     auto vae = loader::Checkpoint::open("test/fixtures/vae/vae_small_golden.safetensors");
     std::string msg = twtest::expect_throw([&] { engine::UMT5Encoder::load(std::make_shared<loader::Checkpoint>(vae)); });
     TW_CHECK_MSG(msg.find("umT5") != std::string::npos, "%s", msg.c_str());
