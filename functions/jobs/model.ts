@@ -5,6 +5,9 @@
 import { z } from "zod";
 
 export const MODELS = ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-i2v-a14b", "demo"] as const;
+/** Which models take which kind of job ("demo" does both). */
+export const T2V_MODELS = ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "demo"] as const satisfies readonly (typeof MODELS)[number][];
+export const I2V_MODELS = ["wan2.2-i2v-a14b", "demo"] as const satisfies readonly (typeof MODELS)[number][];
 export const RESOLUTIONS = ["480p", "720p"] as const;
 export const ASPECTS = ["16:9", "9:16", "1:1", "4:3", "3:4"] as const;
 export const ATTENTIONS = ["original", "sla", "sagesla"] as const;
@@ -119,6 +122,19 @@ export const jobRequestSchema = z
   })
   .refine((r) => (r.kind === "i2v") === Boolean(r.imageKey), {
     error: "Image-to-video needs an image, and text-to-video takes none.",
+  })
+  // Caught here rather than in the worker, so every frontend answers at once with the same sentence.
+  .superRefine((r, ctx) => {
+    const model = r.options.model;
+    if (r.kind === "i2v" && !(I2V_MODELS as readonly string[]).includes(model)) {
+      ctx.addIssue({ code: "custom", message: `${model} makes videos from text only; for image-to-video use wan2.2-i2v-a14b.` });
+    }
+    if (r.kind === "t2v" && !(T2V_MODELS as readonly string[]).includes(model)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${model} animates an image: attach one, or pick wan2.1-t2v-1.3b or wan2.1-t2v-14b for text-to-video.`,
+      });
+    }
   });
 export type JobRequest = z.infer<typeof jobRequestSchema>;
 export type JobRequestInput = z.input<typeof jobRequestSchema>;

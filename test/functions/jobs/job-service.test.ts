@@ -155,6 +155,12 @@ describe("JobService.putInputImage", () => {
       "The input image was not found; upload it again.",
     );
     await expect(service.submit(t2v({ kind: "i2v" }))).rejects.toThrow(/Image-to-video needs an image/);
+    await expect(
+      service.submit(t2v({ kind: "i2v", imageKey: "inputs/x.png", options: { model: "wan2.1-t2v-14b", frames: 17 } })),
+    ).rejects.toThrow("wan2.1-t2v-14b makes videos from text only; for image-to-video use wan2.2-i2v-a14b.");
+    await expect(service.submit(t2v({ options: { model: "wan2.2-i2v-a14b", frames: 17 } }))).rejects.toThrow(
+      /wan2.2-i2v-a14b animates an image: attach one/,
+    );
   });
 });
 
