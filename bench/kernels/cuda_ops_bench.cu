@@ -48,7 +48,8 @@ double time_ms(const std::function<void()>& fn, int reps) {
 // Attention kernel variant under test (TW_ATTN_MINBLOCKS), appended to the op name as "@mbN".
 std::string variant_suffix() {
   const char* e = std::getenv("TW_ATTN_MINBLOCKS");
-  return e ? std::string("@mb") + e : std::string();
+  const char* w = std::getenv("TW_SAGESLA_KERNEL");
+  return (e ? std::string("@mb") + e : std::string()) + (w ? std::string("@") + w : std::string());
 }
 
 void result(const char* op_base, const std::string& shape, double ms, double flop, double bytes) {

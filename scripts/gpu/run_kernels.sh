@@ -18,22 +18,22 @@ if ! ninja -C $B -k 0 >"$OUT/build.log" 2>&1; then
 fi
 FAILED=()
 if [[ $MODE == tests || $MODE == all ]]; then
-  for t in $B/*_cuda_test; do
+  for t in $B/*${TESTS:-}*_cuda_test; do
     [[ -x $t ]] || continue
     echo "== $(basename $t)"
     if ! timeout 240 "$t" 2>&1 | tee -a "$OUT/tests.log"; then FAILED+=("$(basename $t)"); fi
   done
   if [[ ${VARIANTS:-0} == 1 ]]; then
-    for t in $B/attention_cuda_test $B/sparse_linear_attention_cuda_test; do
-      echo "== $(basename $t) with TW_ATTN_MINBLOCKS=3"
-      if ! TW_ATTN_MINBLOCKS=3 timeout 240 "$t" 2>&1 | tee -a "$OUT/tests.log"; then FAILED+=("$(basename $t)@mb3"); fi
-    done
+    echo "== sparse_linear_attention_cuda_test with TW_SAGESLA_KERNEL=mma"
+    if ! TW_SAGESLA_KERNEL=mma timeout 240 $B/sparse_linear_attention_cuda_test 2>&1 | tee -a "$OUT/tests.log"; then
+      FAILED+=("sparse_linear_attention_cuda_test@mma")
+    fi
   fi
 fi
 if [[ $MODE == bench || $MODE == all ]]; then
   [[ -x $B/cuda_ops_bench ]] && timeout 300 $B/cuda_ops_bench "$FILTER" 2>&1 | tee "$OUT/ours.txt"
-  if [[ ${VARIANTS:-0} == 1 ]]; then  # the attention kernels with the 3-CTAs-per-SM register budget
-    TW_ATTN_MINBLOCKS=3 timeout 300 $B/cuda_ops_bench attn 2>&1 | tee -a "$OUT/ours.txt"
+  if [[ ${VARIANTS:-0} == 1 ]]; then  # the SageSLA mma.sync kernel
+    TW_SAGESLA_KERNEL=mma timeout 300 $B/cuda_ops_bench sla 2>&1 | tee -a "$OUT/ours.txt"
   fi
   PYTHONUNBUFFERED=1 timeout 240 python3 scripts/gpu/sdpa_bench.py "$FILTER" 2>&1 | tee "$OUT/base.txt"
   python3 scripts/gpu/report.py "$OUT/ours.txt" "$OUT/base.txt" | tee "$OUT/table.md"
