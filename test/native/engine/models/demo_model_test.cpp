@@ -1,7 +1,8 @@
 // Loads the demo model that native/src/demo/demo_model.ts writes (test/native/demo_model.test.ts
 // writes it and runs this binary with the directory) through the real loaders and runs each model
 // once: the files must be valid checkpoints of the real layouts and give finite, non-flat outputs.
-// Usage: demo_model_test <dir> [t2v|i2v]. Without a directory there is nothing to check.
+// Usage: demo_model_test <dir> [t2v|i2v] [no-golden]. A t2v dir must hold the seed-0 demo, which is
+// also compared with PyTorch goldens (pass no-golden for other seeds). Without a dir: nothing to check.
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -81,6 +82,29 @@ void check_demo(const std::string& dir, bool i2v) {
   }
 }
 
+// Seed-0 t2v demo vs the official Wan2.1 modules run by PyTorch on the same files
+// (scripts/golden/make_demo_goldens.py; regenerate it when the demo weights change).
+void check_golden(const std::string& dir) {
+  auto g = loader::Checkpoint::open("test/fixtures/demo/demo_golden.safetensors");
+  auto vae = engine::WanVae::load(dir + "/vae.pth");
+  HostTensor mu = vae->encode(g.tensor("video"));
+  const double e_mu = twtest::rel_l2(mu.f32(), g.tensor("mu").ptr<float>(), size_t(mu.numel()));
+  HostTensor dec = vae->decode(g.tensor("z"));
+  const double e_dec = twtest::rel_l2(dec.f32(), g.tensor("dec").ptr<float>(), size_t(dec.numel()));
+  auto enc = engine::UMT5Encoder::load(dir + "/umt5.pth");
+  Tensor ids = g.tensor("ids"), mask = g.tensor("mask"), ctx = g.tensor("ctx");
+  double e_ctx = 0;
+  for (int64_t b = 0; b < ids.size(0); ++b) {
+    const int32_t* ip = ids.ptr<int32_t>() + b * 512;
+    const int32_t* mp = mask.ptr<int32_t>() + b * 512;
+    HostTensor y = enc->encode(std::vector<int32_t>(ip, ip + 512), std::vector<int32_t>(mp, mp + 512));
+    e_ctx = std::max(e_ctx, twtest::rel_l2(y.f32(), ctx.ptr<float>() + b * 512 * 64, size_t(512 * 64)));
+  }
+  std::printf("demo vs official Wan2.1 code: vae encode %.3g, decode %.3g, umt5 %.3g (rel L2)\n", e_mu, e_dec, e_ctx);
+  TW_CHECK_MSG(e_mu <= 1e-4 && e_dec <= 1e-4, "demo VAE differs from WanVAE_: encode %g decode %g", e_mu, e_dec);
+  TW_CHECK_MSG(e_ctx <= 1e-5, "demo umT5 differs from T5Encoder: %g", e_ctx);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,7 +113,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    check_demo(argv[1], argc > 2 && std::string(argv[2]) == "i2v");
+    const bool i2v = argc > 2 && std::string(argv[2]) == "i2v";
+    check_demo(argv[1], i2v);
+    if (!i2v && (argc < 4 || std::string(argv[3]) != "no-golden")) check_golden(argv[1]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "demo_model_test: %s\n", e.what());
     ++twtest::failures();
