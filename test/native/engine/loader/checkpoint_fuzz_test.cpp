@@ -32,8 +32,11 @@ void try_load(const std::string& path, const std::string& what, Stats& st) {
       int64_t n = extent_bytes(t);
       const uint8_t* p = static_cast<const uint8_t*>(t.data);
       bool inside = n == 0;
-      for (const auto& m : ck.mappings())
-        if (p >= m->data() && n <= m->data() + m->size() - p) inside = true;
+      const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+      for (const auto& m : ck.mappings()) {
+        const uintptr_t lo = reinterpret_cast<uintptr_t>(m->data());
+        if (at >= lo && at - lo <= m->size() && uint64_t(n) <= m->size() - (at - lo)) inside = true;
+      }
       if (!inside) {
         ++st.bad;
         TW_CHECK_MSG(false, "%s: view '%s' escapes its mapping", what.c_str(), name.c_str());
@@ -54,6 +57,8 @@ void try_load(const std::string& path, const std::string& what, Stats& st) {
 
 int main() {
   auto start = std::chrono::steady_clock::now();
+  // TW_FUZZ_SCALE=k runs k times the mutants (for a longer local or sanitizer run).
+  const int scale = std::getenv("TW_FUZZ_SCALE") ? std::max(1, std::atoi(std::getenv("TW_FUZZ_SCALE"))) : 1;
   std::mt19937_64 rng(20261126);
   // The parsers' inputs sit at the ends of each file (zip: data.pkl first, central directory last;
   // safetensors: header first), so half of the mutations aim there.
@@ -82,7 +87,7 @@ int main() {
     }
 
     const size_t hot = std::min<size_t>(n, 16384);
-    for (int m = 0; m < fx.mutants; ++m) {
+    for (int m = 0; m < fx.mutants * scale; ++m) {
       std::string bytes = original;
       int flips = 1 + int(rng() % 6);
       for (int f = 0; f < flips; ++f) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -16,11 +17,22 @@
 namespace twtest {
 
 inline std::string scratch_dir() {
+  // tmpfs when there is one: the fuzz test writes thousands of mutants.
   static std::string dir = [] {
-    char tmpl[] = "/tmp/tw-loader-test-XXXXXX";
-    const char* d = mkdtemp(tmpl);
+    char shm[] = "/dev/shm/tw-loader-test-XXXXXX";
+    if (const char* d = mkdtemp(shm)) return std::string(d);
+    char tmp[] = "/tmp/tw-loader-test-XXXXXX";
+    const char* d = mkdtemp(tmp);
     return std::string(d ? d : "/tmp");
   }();
+  static const bool cleanup = [] {
+    std::atexit([] {
+      std::error_code ec;
+      if (dir != "/tmp") std::filesystem::remove_all(dir, ec);
+    });
+    return true;
+  }();
+  (void)cleanup;
   return dir;
 }
 

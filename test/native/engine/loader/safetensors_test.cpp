@@ -9,20 +9,22 @@ using tw::DType;
 using tw::loader::Checkpoint;
 
 static void every_dtype() {
+  // Ordered by element size, as the safetensors writer does, so every tensor is aligned.
   std::vector<StEntry> entries = {
+      {"f64", "F64", {}, raw(std::vector<double>{2.25})},
+      {"i64", "I64", {1}, raw(std::vector<int64_t>{int64_t(1) << 40})},
       {"f32", "F32", {2, 3}, raw(std::vector<float>{1, 2, 3, 4, 5, 6.5f})},
+      {"i32", "I32", {2}, raw(std::vector<int32_t>{-70000, 7})},
+      {"empty", "F32", {0, 5}, ""},
       {"f16", "F16", {2}, raw(std::vector<uint16_t>{tw::f32_to_f16(1.5f), tw::f32_to_f16(-2.f)})},
       {"bf16", "BF16", {1, 2}, raw(std::vector<uint16_t>{tw::f32_to_bf16(3.f), tw::f32_to_bf16(-0.5f)})},
-      {"f64", "F64", {}, raw(std::vector<double>{2.25})},
+      {"i16", "I16", {1}, raw(std::vector<int16_t>{-300})},
       {"i8", "I8", {3}, raw(std::vector<int8_t>{-128, 0, 127})},
       {"u8", "U8", {2}, raw(std::vector<uint8_t>{0, 255})},
-      {"i16", "I16", {1}, raw(std::vector<int16_t>{-300})},
-      {"i32", "I32", {2}, raw(std::vector<int32_t>{-70000, 7})},
-      {"i64", "I64", {1}, raw(std::vector<int64_t>{int64_t(1) << 40})},
       {"b", "BOOL", {3}, raw(std::vector<uint8_t>{1, 0, 1})},
       {"fp8", "F8_E4M3", {2}, raw(std::vector<uint8_t>{tw::f32_to_e4m3(448.f), tw::f32_to_e4m3(-1.f)})},
-      {"empty", "F32", {0, 5}, ""},
   };
+
   std::string path = write_file("all.safetensors", safetensors_bytes(entries, "{\"format\":\"pt\"}"));
   Checkpoint ck = Checkpoint::open(path);
   TW_CHECK(ck.size() == entries.size());
@@ -40,6 +42,13 @@ static void every_dtype() {
   TW_CHECK(ck.info("b").dtype == DType::Bool && ck.tensor("b").ptr<uint8_t>()[2] == 1);
   TW_CHECK(ck.info("fp8").dtype == DType::F8E4M3 && tw::e4m3_to_f32(ck.tensor("fp8").ptr<uint8_t>()[0]) == 448.f);
   TW_CHECK(ck.info("empty").numel() == 0);
+
+  // A hand-made file with a misaligned float is readable through info() but not as a Tensor.
+  std::string odd = write_file("odd.safetensors", safetensors_bytes({{"u", "U8", {1}, std::string(1, '\x07')},
+                                                                     {"w", "F32", {1}, raw(std::vector<float>{1})}}));
+  Checkpoint oddck = Checkpoint::open(odd);
+  std::string msg = expect_throw([&] { oddck.tensor("w"); });
+  TW_CHECK_MSG(contains(msg, "odd.safetensors") && contains(msg, "'w'") && contains(msg, "aligned"), "%s", msg.c_str());
 }
 
 static void shards_and_index() {
