@@ -57,7 +57,18 @@ struct DitBlock {
   DitLinear ffn0, ffn2;
 };
 
-class WanDit {
+// Anything that evaluates the DiT: the CPU reference (WanDit) or its GPU copy (WanDitCuda).
+class DitNetwork {
+ public:
+  virtual ~DitNetwork() = default;
+  virtual const WanDitConfig& config() const = 0;
+  // x: [B, in_dim − cond_channels, T, H, W] f32 host; cond: [B, cc, T, H, W] or empty;
+  // timesteps: B values (×1000 scale); context: [B, text_len, text_dim] f32 host; out: [B, out_dim, T, H, W].
+  virtual void forward(const Tensor& x, const Tensor& cond, const double* timesteps, const Tensor& context,
+                       const AttentionOptions& attn, Tensor& out) const = 0;
+};
+
+class WanDit : public DitNetwork {
  public:
   // Loads from an already-opened checkpoint (key schemes are normalized here). With `expect`,
   // the config read from the weights must match it; without, the config is detected.
@@ -66,7 +77,7 @@ class WanDit {
   static std::unique_ptr<WanDit> load(const std::vector<std::string>& paths, const WanDitConfig* expect,
                                       int64_t text_len = 512);
 
-  const WanDitConfig& config() const { return cfg_; }
+  const WanDitConfig& config() const override { return cfg_; }
   bool quantized() const { return quantized_; }
   bool has_proj_l() const { return has_proj_l_; }
 
@@ -75,7 +86,7 @@ class WanDit {
   // timesteps: B values on the ×1000 scale; context: [B, text_len, text_dim] f32;
   // out: [B, out_dim, T, H, W] f32. H, W must be even.
   void forward(const Tensor& x, const Tensor& cond, const double* timesteps, const Tensor& context,
-               const AttentionOptions& attn, Tensor& out) const;
+               const AttentionOptions& attn, Tensor& out) const override;
 
  private:
   WanDit() = default;
@@ -90,6 +101,7 @@ class WanDit {
   DitLinear text0_, text2_, time0_, time2_, time_proj_, head_;
   Tensor head_modulation_;  // [1, 2, D]
   std::vector<DitBlock> blocks_;
+  friend class WanDitCuda;
 };
 
 }  // namespace tw::engine

@@ -21,7 +21,7 @@ std::vector<double> rcm_times(int steps, double sigma_max) {
 
 double rcm_timestep_input(double t) { return double(round_bf16(float(double(float(t)) * 1000.0))); }
 
-RcmResult rcm_sample(const WanDit& high, const WanDit* low, const Tensor& context, const Tensor& cond,
+RcmResult rcm_sample(const DitNetwork& high, const DitNetwork* low, const Tensor& context, const Tensor& cond,
                      const RcmOptions& opts, Tensor& latents_out, const ProgressFn& progress,
                      const CancelToken* cancel) {
   const char* op = "rcm_sample";
@@ -43,7 +43,7 @@ RcmResult rcm_sample(const WanDit& high, const WanDit* low, const Tensor& contex
 
   HostTensor net_in = HostTensor::empty(DType::F32, latents_out.shape_vec());
   HostTensor v = HostTensor::empty(DType::F32, latents_out.shape_vec());
-  const WanDit* net = &high;
+  const DitNetwork* net = &high;
   for (int i = 0; i < opts.steps; ++i) {
     throw_if_cancelled(cancel);
     const double t_cur = res.times[size_t(i)], t_next = res.times[size_t(i) + 1];

@@ -36,7 +36,7 @@ struct RcmResult {
 
 // Samples clean latents. latents_out: [B, 16, T, H, W] f32. context: [B, text_len, text_dim];
 // cond: I2V condition [B, 20, T, H, W] or empty. low may be null (single-expert models).
-RcmResult rcm_sample(const WanDit& high, const WanDit* low, const Tensor& context, const Tensor& cond,
+RcmResult rcm_sample(const DitNetwork& high, const DitNetwork* low, const Tensor& context, const Tensor& cond,
                      const RcmOptions& opts, Tensor& latents_out, const ProgressFn& progress,
                      const CancelToken* cancel);
 

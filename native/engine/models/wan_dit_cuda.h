@@ -1,0 +1,34 @@
+// The Wan DiT on the GPU: weights uploaded once as bf16, a bf16 residual stream as TurboDiffusion
+// keeps it, every op from kernels/ on CUDA tensors, and the text context's per-layer cross-attention
+// K/V computed once per prompt instead of once per step (the context does not change between steps).
+// Without the CUDA backend, create() throws a clear error.
+#pragma once
+
+#include <memory>
+
+#include "models/wan_dit.h"
+
+namespace tw::engine {
+
+class WanDitCuda : public DitNetwork {
+ public:
+  // Uploads `cpu`'s weights; `cpu` must outlive this object (the time embedding tables are shared).
+  static std::unique_ptr<WanDitCuda> create(const WanDit& cpu);
+  ~WanDitCuda() override;
+
+  const WanDitConfig& config() const override;
+  void forward(const Tensor& x, const Tensor& cond, const double* timesteps, const Tensor& context,
+               const AttentionOptions& attn, Tensor& out) const override;
+  // Bytes of device memory held for weights (and the cached context K/V).
+  size_t device_bytes() const;
+
+  struct Impl;
+ private:
+  explicit WanDitCuda(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// True when the engine was built with CUDA and a device is visible.
+bool cuda_available();
+
+}  // namespace tw::engine
