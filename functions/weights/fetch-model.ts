@@ -5,8 +5,9 @@
 //    already complete without re-hashing tens of GB (pass verify to re-hash anyway).
 import fs from "node:fs/promises";
 import path from "node:path";
-import { downloadFile, sha256OfFile, type DownloadOptions } from "./download.js";
+import { sha256OfFile, type DownloadOptions } from "./download.js";
 import { manifestFor, type ModelName } from "./manifest.js";
+import { downloadWithConnections } from "./parallel.js";
 import { formatSha256Sums, parseSha256Sums, type WeightSource } from "./sources.js";
 
 export interface FetchModelOptions extends Omit<DownloadOptions, "onProgress"> {
@@ -15,6 +16,9 @@ export interface FetchModelOptions extends Omit<DownloadOptions, "onProgress"> {
   quant?: boolean;
   /** Re-hash files already present instead of trusting .fetch-state.json. */
   verify?: boolean;
+  /** Parallel ranged connections per file where the server serves ranges. Default 8. */
+  connections?: number;
+  chunkBytes?: number;
   log?: (line: string) => void;
   onProgress?: (file: string, bytes: number, total: number | undefined) => void;
 }
@@ -58,7 +62,11 @@ export async function fetchModel(model: ModelName, opts: FetchModelOptions): Pro
       results.push({ name: file.name, sha256: present.sha256, bytes: present.size, status: "present" });
     } else {
       log(`${model}/${file.name}: fetching from ${opts.source.description}`);
-      const r = await downloadFile(file, dest, { ...opts, onProgress: (b, t) => opts.onProgress?.(file.name, b, t) });
+      const r = await downloadWithConnections(file, dest, {
+        ...opts,
+        connections: opts.connections ?? 8,
+        onProgress: (b, t) => opts.onProgress?.(file.name, b, t),
+      });
       if (!file.sha256) log(`${model}/${file.name}: the source published no sha256; recorded ${r.sha256} on first use`);
       results.push({ name: file.name, sha256: r.sha256, bytes: r.bytes, status: r.resumedFrom > 0 ? "resumed" : "downloaded", unverified: !file.sha256 });
     }

@@ -24,6 +24,7 @@ flags:
   --models-dir <dir>    default: TURBOWAN_MODELS_DIR or ./models
   --quant               TurboDiffusion's int8 (-quant) DiT checkpoints, for GPUs under ~40 GB
   --verify              re-hash files already present instead of trusting the last verification
+  --connections <n>     parallel ranged connections per file where the server allows (default 8)
   --quiet               no progress lines`;
 
 const flagsSchema = z.object({
@@ -32,6 +33,7 @@ const flagsSchema = z.object({
   quant: z.boolean(),
   verify: z.boolean(),
   quiet: z.boolean(),
+  connections: z.number({ error: "--connections must be a number." }).int().min(1).max(64, { error: "--connections must be between 1 and 64." }),
 });
 
 export const fetchWeights: Command = {
@@ -47,6 +49,7 @@ export const fetchWeights: Command = {
         quant: { type: "boolean" },
         verify: { type: "boolean" },
         quiet: { type: "boolean" },
+        connections: { type: "string" },
       },
       true,
     );
@@ -56,6 +59,7 @@ export const fetchWeights: Command = {
       quant: values.quant ?? false,
       verify: values.verify ?? false,
       quiet: values.quiet ?? false,
+      connections: values.connections === undefined ? 8 : Number(values.connections),
     });
     const models = resolveModels(positionals, process.env.TURBOWAN_MODELS);
     let source;
@@ -72,6 +76,7 @@ export const fetchWeights: Command = {
         source,
         quant: flags.quant,
         verify: flags.verify,
+        connections: flags.connections,
         log,
         onProgress: progress && ((file, bytes, total) => progress(`${model}/${file}`, bytes, total)),
       });

@@ -39,7 +39,8 @@ describe("turbowan fetch-weights", () => {
     expect(() => resolveModels([], undefined)).toThrow(/name a model/);
   });
 
-  it("rejects an unknown --from scheme as a usage error", async () => {
+  it("rejects an unknown --from scheme and a bad --connections as usage errors", async () => {
     await expect(fetchWeights.run(["--from", "ftp://x", "wan2.1-t2v-1.3b"])).rejects.toBeInstanceOf(UsageError);
+    await expect(fetchWeights.run(["--connections", "0", "wan2.1-t2v-1.3b"])).rejects.toThrow(/--connections/);
   });
 });

@@ -17,7 +17,7 @@ export interface FileServer {
   requests: ServedRequest[];
   /** Send a 200 with the whole body to range requests. */
   ignoreRange: boolean;
-  /** pathname → bytes to send before destroying the socket, once. */
+  /** pathname → bytes to send before destroying the socket, once (on the first longer response). */
   cutOnce: Map<string, number>;
   /** Serve `/<repo>/resolve/<rev>/<path>` as a 302 to `/cdn/<repo>/<path>` with X-Linked-Etag. */
   hub: boolean;
@@ -47,25 +47,27 @@ export async function startFileServer(): Promise<FileServer> {
     }
     const body = state.files.get(pathname);
     if (!body) return void res.writeHead(404).end();
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
     let start = 0;
+    let end = body.length; // exclusive
     if (m && !state.ignoreRange) {
       start = Number(m[1]);
+      if (m[2]) end = Math.min(body.length, Number(m[2]) + 1);
       if (start >= body.length) {
         return void res.writeHead(416, { "content-range": `bytes */${body.length}` }).end();
       }
-      res.writeHead(206, { "content-range": `bytes ${start}-${body.length - 1}/${body.length}`, "content-length": String(body.length - start) });
+      res.writeHead(206, { "content-range": `bytes ${start}-${end - 1}/${body.length}`, "content-length": String(end - start) });
     } else {
       res.writeHead(200, { "content-length": String(body.length), "accept-ranges": "bytes" });
     }
     if (req.method === "HEAD") return void res.end();
     const cut = state.cutOnce.get(pathname);
-    if (cut !== undefined) {
+    if (cut !== undefined && end - start > cut) {
       state.cutOnce.delete(pathname);
-      res.write(body.subarray(start, start + cut), () => setTimeout(() => res.destroy(), 250));
+      res.write(body.subarray(start, Math.min(end, start + cut)), () => setTimeout(() => res.destroy(), 250));
       return;
     }
-    res.end(body.subarray(start));
+    res.end(body.subarray(start, end));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
