@@ -34,15 +34,17 @@ const workerSchema = z.object({
   quant: z.boolean(),
   /** Root volume: image + weights cache. */
   diskGiB: z.number().int().min(60),
+  /** Spot instances (often 60–70% cheaper; a reclaimed instance drains and its job is retried). */
+  spot: z.boolean(),
 });
 export type WorkerSettings = z.infer<typeof workerSchema>;
 
 /** Defaults per model: a 1.3B job fits a 48 GB L40S; the 14B models want an 80 GB H100. */
 export const DEFAULT_WORKERS: Record<ModelName, WorkerSettings> = {
-  "wan2.1-t2v-1.3b": { instanceType: "g6e.xlarge", minTasks: 0, maxTasks: 4, targetBacklogPerTask: 6, quant: false, diskGiB: 150 },
-  "wan2.1-t2v-14b": { instanceType: "p5.4xlarge", minTasks: 0, maxTasks: 2, targetBacklogPerTask: 3, quant: false, diskGiB: 250 },
-  "wan2.2-i2v-a14b": { instanceType: "p5.4xlarge", minTasks: 0, maxTasks: 2, targetBacklogPerTask: 2, quant: false, diskGiB: 300 },
-  demo: { instanceType: "g6e.xlarge", minTasks: 0, maxTasks: 1, targetBacklogPerTask: 10, quant: false, diskGiB: 60 },
+  "wan2.1-t2v-1.3b": { instanceType: "g6e.xlarge", minTasks: 0, maxTasks: 4, targetBacklogPerTask: 6, quant: false, diskGiB: 150, spot: false },
+  "wan2.1-t2v-14b": { instanceType: "p5.4xlarge", minTasks: 0, maxTasks: 2, targetBacklogPerTask: 3, quant: false, diskGiB: 250, spot: false },
+  "wan2.2-i2v-a14b": { instanceType: "p5.4xlarge", minTasks: 0, maxTasks: 2, targetBacklogPerTask: 2, quant: false, diskGiB: 300, spot: false },
+  demo: { instanceType: "g6e.xlarge", minTasks: 0, maxTasks: 1, targetBacklogPerTask: 10, quant: false, diskGiB: 60, spot: false },
 };
 
 export interface DeploySettings {

@@ -70,6 +70,9 @@ export class GpuWorkers extends Construct {
     // container/Dockerfile); Docker would otherwise create the bind-mount source owned by root.
     const userData = ec2.UserData.forLinux();
     userData.addCommands(`mkdir -p ${HOST_MODELS_DIR}`, `chown ${CONTAINER_UID}:${CONTAINER_UID} ${HOST_MODELS_DIR}`);
+    // On a Spot interruption notice the agent drains the instance: the worker gets SIGTERM and hands
+    // its job back to the queue within the two-minute warning.
+    if (settings.spot) userData.addCommands("echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config");
     const launchTemplate = new ec2.LaunchTemplate(this, "LaunchTemplate", {
       machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
       instanceType: new ec2.InstanceType(settings.instanceType),
@@ -85,6 +88,7 @@ export class GpuWorkers extends Construct {
       }),
       blockDevices: [{ deviceName: "/dev/xvda", volume: ec2.BlockDeviceVolume.ebs(settings.diskGiB, { volumeType: ec2.EbsDeviceVolumeType.GP3, encrypted: true }) }],
       userData,
+      ...(settings.spot ? { spotOptions: { requestType: ec2.SpotRequestType.ONE_TIME } } : {}),
     });
     const asg = new autoscaling.AutoScalingGroup(this, "Instances", {
       vpc: props.vpc,

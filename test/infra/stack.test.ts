@@ -59,7 +59,7 @@ const BIG = "wan2_1-t2v-14b";
 
 beforeAll(() => {
   main = synth(parseSettings({ models: "wan2.1-t2v-1.3b,wan2.1-t2v-14b", alarmEmail: "ops@example.org", idleMinutesToZero: "10", maxJobAgeS: "900" }));
-  open = synth(parseSettings({ models: "wan2.1-t2v-1.3b", publicReadPrefix: "jobs/files/", workers: JSON.stringify({ "wan2.1-t2v-1.3b": { minTasks: 1, instanceType: "g6e.2xlarge" } }) }));
+  open = synth(parseSettings({ models: "wan2.1-t2v-1.3b", publicReadPrefix: "jobs/files/", workers: JSON.stringify({ "wan2.1-t2v-1.3b": { minTasks: 1, instanceType: "g6e.2xlarge", spot: true } }) }));
 });
 
 describe("job queues", () => {
@@ -225,7 +225,11 @@ describe("GPU worker scaling", () => {
     expect(json(main.template.toJSON().Parameters)).toContain("/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id");
     main.template.hasResourceProperties("AWS::AutoScaling::AutoScalingGroup", { MinSize: "0", MaxSize: "4", NewInstancesProtectedFromScaleIn: true });
     main.template.hasResourceProperties("AWS::ECS::Service", { DesiredCount: 0, CapacityProviderStrategy: [Match.objectLike({ Weight: 1 })] });
-    open.template.hasResourceProperties("AWS::EC2::LaunchTemplate", { LaunchTemplateData: Match.objectLike({ InstanceType: "g6e.2xlarge" }) });
+    open.template.hasResourceProperties("AWS::EC2::LaunchTemplate", {
+      LaunchTemplateData: Match.objectLike({ InstanceType: "g6e.2xlarge", InstanceMarketOptions: Match.objectLike({ MarketType: "spot" }) }),
+    });
+    expect(json(ofType(open.resources, "AWS::EC2::LaunchTemplate")[0]![1].Properties.LaunchTemplateData.UserData)).toContain("ECS_ENABLE_SPOT_INSTANCE_DRAINING=true");
+    for (const [, lt] of ofType(main.resources, "AWS::EC2::LaunchTemplate")) expect(lt.Properties.LaunchTemplateData.InstanceMarketOptions).toBeUndefined();
   });
 
   it("points each worker at its own queue and dead-letter queue", () => {
