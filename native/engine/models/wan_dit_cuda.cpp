@@ -1,6 +1,7 @@
 #include "models/wan_dit_cuda.h"
 
 #ifdef TW_CUDA
+#include <cmath>
 #include <cstring>
 #include <vector>
 
