@@ -80,6 +80,35 @@ std::string raw(const std::vector<T>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
+// A stored (uncompressed) zip with 64-byte aligned data, laid out like torch.save's archives;
+// CRCs are left zero (the loader, like torch's mmap path, does not check them).
+inline std::string zip_stored(const std::vector<std::pair<std::string, std::string>>& entries) {
+  auto u16 = [](std::string& o, uint16_t v) { o.append(reinterpret_cast<const char*>(&v), 2); };
+  auto u32 = [](std::string& o, uint32_t v) { o.append(reinterpret_cast<const char*>(&v), 4); };
+  std::string out, central;
+  for (const auto& e : entries) {
+    uint32_t offset = uint32_t(out.size());
+    size_t pad = (64 - (out.size() + 30 + e.first.size() + 4) % 64) % 64;
+    u32(out, 0x04034b50), u16(out, 20), u16(out, 0), u16(out, 0), u16(out, 0), u16(out, 0), u32(out, 0);
+    u32(out, uint32_t(e.second.size())), u32(out, uint32_t(e.second.size()));
+    u16(out, uint16_t(e.first.size())), u16(out, uint16_t(pad + 4));
+    out += e.first;
+    u16(out, 0x4246), u16(out, uint16_t(pad));
+    out += std::string(pad, 'Z') + e.second;
+    u32(central, 0x02014b50), u16(central, 20), u16(central, 20), u16(central, 0), u16(central, 0);
+    u16(central, 0), u16(central, 0), u32(central, 0);
+    u32(central, uint32_t(e.second.size())), u32(central, uint32_t(e.second.size()));
+    u16(central, uint16_t(e.first.size())), u16(central, 0), u16(central, 0), u16(central, 0), u16(central, 0);
+    u32(central, 0), u32(central, offset);
+    central += e.first;
+  }
+  uint32_t cd_offset = uint32_t(out.size());
+  out += central;
+  u32(out, 0x06054b50), u16(out, 0), u16(out, 0), u16(out, uint16_t(entries.size())), u16(out, uint16_t(entries.size()));
+  u32(out, uint32_t(central.size())), u32(out, cd_offset), u16(out, 0);
+  return out;
+}
+
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace twtest
