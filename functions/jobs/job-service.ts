@@ -7,7 +7,7 @@ import { newJobId, randomSeed } from "./ids.js";
 import { InvalidImageError, validateImage } from "./image.js";
 import { describeValidationError, jobRequestSchema } from "./model.js";
 import type { JobEvent, JobEvents, JobRecord, JobRequestInput } from "./model.js";
-import { cancelMarker, markCancelled, TERMINAL } from "./records.js";
+import { cancelMarker, markCancelled, TERMINAL, UNKNOWN_CANCELLER } from "./records.js";
 import { JobRejectedError } from "./service.js";
 import type { JobService, SubmitResult } from "./service.js";
 
@@ -119,16 +119,14 @@ export function createJobService(options: JobServiceOptions): JobService {
     if (!record) return undefined;
     if (TERMINAL.has(record.status)) return record;
     // The marker first: a worker that picks the job up right now sees it before it starts.
-    await store.setMarker(cancelMarker(id), by ?? "unknown");
+    await store.setMarker(cancelMarker(id), by ?? UNKNOWN_CANCELLER);
     if (record.status === "queued") {
       // The queue message stays; the worker acks it when it finds the job cancelled.
       return markCancelled(ctx, id, by);
     }
-    record.cancelRequestedAt = now().toISOString();
-    if (by) record.cancelledBy = by;
-    // Informational copy for the console; the worker may overwrite it, the marker is what counts.
-    await store.putRecord(record);
-    return record;
+    // Running: the worker owns the record now (writing it here could undo its markSucceeded), so
+    // only the marker is written; the worker records the cancel when it stops.
+    return { ...record, cancelRequestedAt: now().toISOString(), ...(by ? { cancelledBy: by } : {}) };
   }
 
   async function putInputImage(bytes: Uint8Array, _contentType?: string): Promise<string> {

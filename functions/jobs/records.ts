@@ -32,6 +32,8 @@ export class JobFinishedError extends Error {
 }
 
 export const cancelMarker = (id: string) => `cancel/${id}`;
+/** Marker value when a cancel came without a name. */
+export const UNKNOWN_CANCELLER = "unknown";
 
 async function update(
   ctx: RecordContext,
@@ -134,6 +136,9 @@ export async function markFailed(
 
 /** Final state for a job the worker stopped (or never started) because a cancel was requested. */
 export async function markCancelled(ctx: RecordContext, id: string, by?: string): Promise<JobRecord> {
+  // Who asked is in the cancel marker when the service set it.
+  const asked = await ctx.store.getMarker(cancelMarker(id));
+  if (asked && asked !== UNKNOWN_CANCELLER) by ??= asked;
   const record = await update(ctx, id, (r, now) => {
     r.status = "cancelled";
     r.finishedAt = now;

@@ -122,7 +122,9 @@ describe("JobService.cancel", () => {
     expect(r).toMatchObject({ status: "running", cancelledBy: "bob" });
     expect(r?.cancelRequestedAt).toBeDefined();
     expect(await isCancelRequested({ store }, job.id)).toBe(true);
-    expect((await markCancelled({ store }, job.id)).status).toBe("cancelled");
+    // The record stays the worker's to write: a cancel never overwrites it while running.
+    expect((await service.get(job.id))?.cancelRequestedAt).toBeUndefined();
+    expect(await markCancelled({ store }, job.id)).toMatchObject({ status: "cancelled", cancelledBy: "bob" });
   });
 
   it("returns undefined for an unknown job and leaves a finished one alone", async () => {
