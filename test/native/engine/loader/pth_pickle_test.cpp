@@ -31,6 +31,8 @@ std::string pth(const std::string& pkl, const std::string& data0) {
 }
 std::string floats(std::initializer_list<float> v) { return raw(std::vector<float>(v)); }
 
+std::string subset_archive;
+
 void subset_paths() {
   std::string pkl = std::string("\x80\x04") + "\x95" + std::string(8, '\0') +  // PROTO 4, FRAME
                     "}\x94(" +                                                   // EMPTY_DICT, MEMOIZE, MARK
@@ -44,7 +46,8 @@ void subset_paths() {
                     short_str("step") + std::string("\x8a\x02\x00\x80", 4) +                                  // LONG1 -32768
                     short_str("loop") + "]\x94" "h\x02" "a" +                                         // a list holding itself
                     "u.";
-  Checkpoint ck = Checkpoint::open(write_file("subset.pth", pth(pkl, floats({1, 2, 3, 4, 5, 6}))));
+  subset_archive = pth(pkl, floats({1, 2, 3, 4, 5, 6}));
+  Checkpoint ck = Checkpoint::open(write_file("subset.pth", subset_archive));
   TW_CHECK(ck.size() == 2);
   TW_CHECK(ck.tensor("w", {2, 3}).ptr<float>()[5] == 6.f);
   TW_CHECK(ck.tensor("tail", {2}).ptr<float>()[0] == 5.f);
@@ -76,10 +79,31 @@ void outside_the_subset() {
                {"_rebuild_qtensor", "dense"});
 }
 
+// The fixtures' fuzzing never meets these opcodes; byte-flip the hand-written pickle itself.
+void mutated_subset() {
+  std::mt19937_64 rng(7);
+  const size_t pkl_at = subset_archive.find("\x80\x04");
+  size_t ok = 0, rejected = 0;
+  for (int m = 0; m < 1500; ++m) {
+    std::string bytes = subset_archive;
+    for (int f = 1 + int(rng() % 3); f > 0; --f) bytes[pkl_at + rng() % 330] = char(rng());
+    try {
+      Checkpoint::open(write_file("subset-mutant.pth", bytes));
+      ++ok;
+    } catch (const tw::Error&) {
+      ++rejected;
+    } catch (const std::exception& e) {
+      TW_CHECK_MSG(false, "mutant %d: non-tw::Error exception %s", m, e.what());
+    }
+  }
+  TW_CHECK(ok > 0 && rejected > 0);
+}
+
 }  // namespace
 
 int main() {
   subset_paths();
   outside_the_subset();
+  mutated_subset();
   return finish("pth_pickle_test");
 }
