@@ -32,7 +32,8 @@ if [ "$command" = "worker" ]; then
   done
 
   if [ "${TURBOWAN_SKIP_FETCH:-0}" != "1" ] && [ -n "$to_fetch" ]; then
-    (while :; do touch "$heartbeat"; sleep 20; done) &
+    # Detached from stdout/stderr so its last `sleep` holds no pipe open after it is killed.
+    (while :; do touch "$heartbeat"; sleep 20; done) >/dev/null 2>&1 &
     beat=$!
     status=0
     # shellcheck disable=SC2086 # word splitting of the model list is intended
