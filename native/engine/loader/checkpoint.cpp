@@ -208,7 +208,7 @@ Tensor Checkpoint::tensor(const std::string& name) const {
                 std::to_string(kMaxDims) + " the engine supports");
   // Ops read elements through typed pointers; real writers align data (torch: 64 B records,
   // safetensors: tensors sorted by element size), so only hand-made files can trip this.
-  if (reinterpret_cast<uintptr_t>(t.data) % dtype_size(t.dtype) != 0)
+  if (t.numel() > 0 && reinterpret_cast<uintptr_t>(t.data) % dtype_size(t.dtype) != 0)
     throw Error(t.file + ": key '" + name + "' data is not aligned to its " + std::to_string(dtype_size(t.dtype)) +
                 "-byte elements; re-save the file with torch.save or the safetensors library");
   // The mapping is read-only: writing through this view faults, which is the point.
