@@ -2,12 +2,14 @@
 #include <napi.h>
 
 #include "engine_wrap.h"
+#include "models/wan_dit_cuda.h"
 
 namespace {
 
 Napi::Value backend_info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("cuda", bool(TW_CUDA_ENABLED_FLAG));
+  o.Set("gpu", tw::engine::cuda_available());
   o.Set("napiVersion", NAPI_VERSION);
   return o;
 }

@@ -2,6 +2,7 @@
 
 #include "convert.h"
 #include "promise_worker.h"
+#include "models/wan_dit_cuda.h"
 #include "sampler/rcm.h"
 
 namespace tw::addon {
@@ -114,6 +115,9 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
   bool has_expect = false;
   engine::WanDitConfig expect = config_from(opts, &has_expect);
   int64_t text_len = expect.text_len;
+  const std::string backend = get_or<std::string>(opts, "backend", "auto");
+  if (backend != "auto" && backend != "cpu" && backend != "cuda")
+    throw Napi::TypeError::New(env, "backend must be auto, cpu or cuda, got " + backend);
   return PromiseWorker<std::shared_ptr<engine::PipelineModels>>::start(
       env,
       [=]() {
@@ -122,6 +126,10 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
         if (!low.empty()) m->low = engine::WanDit::load(low, has_expect ? &expect : nullptr, text_len);
         if (!t5.empty()) m->text_encoder = engine::UMT5Encoder::load(t5.front());
         if (!vae.empty()) m->vae = engine::WanVae::load(vae.front());
+        if (backend == "cuda" || (backend == "auto" && engine::cuda_available())) {
+          m->high_gpu = engine::WanDitCuda::create(*m->high);
+          if (m->low) m->low_gpu = engine::WanDitCuda::create(*m->low);
+        }
         return m;
       },
       [](Napi::Env env, std::shared_ptr<engine::PipelineModels>& m) -> Napi::Value {
@@ -132,7 +140,9 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
 
 Napi::Value EngineWrap::config(const Napi::CallbackInfo& info) {
   auto m = models_or_throw(info.Env());
-  return config_to_js(info.Env(), *m->high);
+  Napi::Object o = config_to_js(info.Env(), *m->high);
+  o.Set("backend", m->high_gpu ? "cuda" : "cpu");
+  return o;
 }
 
 // forward({x, xShape, cond?, condShape?, timestep, context, contextShape, attention?, topk?, expert?})
@@ -159,7 +169,7 @@ Napi::Value EngineWrap::forward(const Napi::CallbackInfo& info) {
   return PromiseWorker<std::vector<float>>::start(
       env,
       [=]() mutable {
-        const engine::WanDit& m = use_low ? *models->low : *models->high;
+        const engine::DitNetwork& m = use_low ? *models->low_net() : models->high_net();
         Tensor xt = Tensor::view(x.data(), DType::F32, xs), ct = Tensor::view(ctx.data(), DType::F32, cs);
         Tensor yt = cond.empty() ? Tensor{} : Tensor::view(cond.data(), DType::F32, ys);
         if (xs.size() != 5) throw Error("xShape must be [B, C, T, H, W]");
@@ -218,7 +228,7 @@ Napi::Value EngineWrap::denoise(const Napi::CallbackInfo& info) {
         Tensor yt = cond.empty() ? Tensor{} : Tensor::view(cond.data(), DType::F32, ys);
         if (!noise0.empty()) ro.initial_noise = noise0.data();
         for (auto& s : step_noises) ro.step_noises.push_back(s.data());
-        out.res = engine::rcm_sample(*models->high, models->low.get(), ct, yt, ro, lt, bridge->fn(), cancel.get());
+        out.res = engine::rcm_sample(models->high_net(), models->low_net(), ct, yt, ro, lt, bridge->fn(), cancel.get());
         return out;
       },
       [](Napi::Env env, Out& out) -> Napi::Value {

@@ -29,7 +29,7 @@ export interface NativeEngine {
 export interface NativeAddon {
   loadEngine(opts: Record<string, unknown>): Promise<NativeEngine>;
   CancelToken: new () => NativeCancelToken;
-  backendInfo(): { cuda: boolean; napiVersion: number };
+  backendInfo(): { cuda: boolean; gpu: boolean; napiVersion: number };
   [key: string]: unknown;
 }
 

@@ -3,10 +3,12 @@
 import { abortError, EngineOptionError, fromNative } from "./errors.js";
 import { loadAddon, type NativeEngine } from "./addon.js";
 import { PromptCache } from "./prompt-cache.js";
-import { adaptiveSize, VIDEO_SIZES } from "./sizes.js";
+import { adaptiveSize, DEMO_SCALE, VIDEO_SIZES } from "./sizes.js";
+import { writeDemoModel } from "./demo/demo_model.js";
 import { UMT5Tokenizer } from "./tokenizer.js";
 import { checkTensor, resolveSampler } from "./options.js";
 import type {
+  CheckpointPaths,
   DenoiseRequest,
   DenoiseResult,
   DiTConfig,
@@ -24,8 +26,9 @@ export { EngineError, EngineOptionError, AddonLoadError } from "./errors.js";
 export const MODEL_NAMES: readonly ModelName[] = ["wan2.1-t2v-1.3b", "wan2.1-t2v-14b", "wan2.2-i2v-a14b", "demo"];
 
 /** What the addon was built with. */
-export function backendInfo(): { cuda: boolean } {
-  return { cuda: loadAddon().backendInfo().cuda };
+export function backendInfo(): { cuda: boolean; gpu: boolean } {
+  const b = loadAddon().backendInfo();
+  return { cuda: b.cuda, gpu: b.gpu };
 }
 
 /** Runs `fn` with a native cancel token wired to `signal`. */
@@ -63,8 +66,8 @@ export class Pipeline {
     return this.#prompts.stats();
   }
 
-  get config(): DiTConfig & { quantized: boolean; hasProjL: boolean } {
-    return this.#engine().config as unknown as DiTConfig & { quantized: boolean; hasProjL: boolean };
+  get config(): DiTConfig & { quantized: boolean; hasProjL: boolean; backend: "cpu" | "cuda" } {
+    return this.#engine().config as unknown as DiTConfig & { quantized: boolean; hasProjL: boolean; backend: "cpu" | "cuda" };
   }
 
   #engine(): NativeEngine {
@@ -178,6 +181,10 @@ export class Pipeline {
     } else if (isI2V && req.image && req.adaptiveResolution) {
       [width, height] = adaptiveSize(resolution, aspect, req.image.width, req.image.height);
     }
+    if (this.model === "demo" && req.width === undefined && req.height === undefined) {
+      // The demo model decodes on the CPU: it renders at 1/DEMO_SCALE of the requested size.
+      [width, height] = [width, height].map((v) => Math.max(16, Math.round(v / DEMO_SCALE / 16) * 16)) as [number, number];
+    }
     for (const [k, v] of [["width", width], ["height", height]] as const)
       if (!Number.isInteger(v) || v < 16 || v % 16) throw new EngineOptionError(k, `must be a positive multiple of 16, got ${v}`);
     const frames = req.frames ?? 81;
@@ -232,6 +239,31 @@ export class Pipeline {
   }
 }
 
+/**
+ * Checkpoints of the built-in demo model (a tiny Wan-architecture T2V set in the real formats),
+ * written into `dir` on first use. Its videos are abstract patterns, not pictures of the prompt.
+ */
+export async function demoCheckpoints(dir: string): Promise<CheckpointPaths> {
+  const { existsSync } = await import("node:fs");
+  const path = await import("node:path");
+  const paths: CheckpointPaths = {
+    dit: path.join(dir, "dit.pth"),
+    textEncoder: path.join(dir, "umt5.pth"),
+    vae: path.join(dir, "vae.pth"),
+    tokenizer: path.join(dir, "tokenizer.json"),
+  };
+  const all = [paths.dit as string, paths.textEncoder!, paths.vae!, paths.tokenizer!];
+  if (all.every((f) => existsSync(f))) return paths;
+  // Written aside and renamed in, so a crash mid-write never leaves a truncated file in `dir`.
+  const { mkdirSync, renameSync, rmSync } = await import("node:fs");
+  const tmp = `${dir}.tmp-${process.pid}`;
+  writeDemoModel(tmp, { modelType: "t2v" });
+  mkdirSync(dir, { recursive: true });
+  for (const f of all) renameSync(path.join(tmp, path.basename(f)), f);
+  rmSync(tmp, { recursive: true, force: true });
+  return paths;
+}
+
 /** Loads a pipeline from checkpoint paths and a model name or an explicit config. */
 export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
   if (!opts?.checkpoints?.dit) throw new EngineOptionError("checkpoints.dit", "is required");
@@ -249,6 +281,7 @@ export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
       ditLow: opts.checkpoints.ditLow,
       textEncoder: opts.checkpoints.textEncoder,
       vae: opts.checkpoints.vae,
+      backend: opts.backend ?? "auto",
     });
     return new Pipeline(engine, opts.model ?? "custom", tokenizer, opts.promptCacheSize);
   } catch (err) {

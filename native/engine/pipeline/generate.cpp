@@ -99,7 +99,7 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
     o.seed = p.rcm.seed + uint64_t(b);
     Tensor lb = lat.t().slice0(b, b + 1);
     Tensor cb = cond_t.empty() ? Tensor{} : cond_t.slice0(b, b + 1);
-    rcm_sample(*m.high, m.low.get(), ctx_t.slice0(b, b + 1), cb, o, lb, progress, cancel);
+    rcm_sample(m.high_net(), m.low_net(), ctx_t.slice0(b, b + 1), cb, o, lb, progress, cancel);
   }
   r.timings_ms["denoise"] = ms_since(t0);
 

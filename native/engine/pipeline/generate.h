@@ -19,7 +19,10 @@
 namespace tw::engine {
 
 struct PipelineModels {
-  std::unique_ptr<WanDit> high, low;  // low: Wan2.2 low-noise expert (optional)
+  std::unique_ptr<WanDit> high, low;  // CPU reference (owns the mapped weights); low: Wan2.2 low-noise expert
+  std::unique_ptr<DitNetwork> high_gpu, low_gpu;  // GPU copies when the CUDA backend is in use
+  const DitNetwork& high_net() const { return high_gpu ? *high_gpu : *high; }
+  const DitNetwork* low_net() const { return low_gpu ? low_gpu.get() : low.get(); }
   std::unique_ptr<UMT5Encoder> text_encoder;
   std::unique_ptr<WanVae> vae;
 };
