@@ -72,6 +72,14 @@ __global__ void fill_kernel(__nv_bfloat16* p, int64_t n, uint64_t seed, float st
   }
 }
 
+__global__ void fill_i8_kernel(int8_t* p, int64_t n, uint64_t seed) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    uint64_t s = (uint64_t(i) + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+    s ^= s >> 31; s *= 0xBF58476D1CE4E5B9ull; s ^= s >> 29;
+    p[i] = int8_t(int(s & 0xFF) - 128);
+  }
+}
+
 DeviceBuffer rand_bf16(int64_t n, uint64_t seed, float stddev = 1.f) {
   DeviceBuffer b(size_t(n) * 2);
   fill_kernel<<<4096, 256, 0, cuda::stream()>>>(b.as<__nv_bfloat16>(), n, seed, stddev);
@@ -139,6 +147,21 @@ void bench_linear() {
     p.y = y.view(DType::BF16, {s.M, s.N});
     const double ms = time_ms([&] { ops::linear(p); }, 10);
     result("linear_bf16", shp({s.M, s.N, s.K}), ms, 2.0 * s.M * s.N * s.K, 2.0 * (s.M * s.K + s.N * s.K + s.M * s.N));
+    // W8A8 with 128×128 block scales: activation quantization + int8 GEMM, same shapes.
+    DeviceBuffer wq(size_t(s.N * s.K));
+    fill_i8_kernel<<<4096, 256, 0, cuda::stream()>>>(wq.as<int8_t>(), s.N * s.K, 7);
+    std::vector<float> wsv(size_t(((s.N + 127) / 128) * (s.K / 128)), 1e-3f);
+    DeviceBuffer ws = cuda::to_device(wsv, DType::F32);
+    ops::LinearInt8Params q;
+    q.x = p.x; q.b = p.b; q.y = p.y;
+    q.w_q = wq.view(DType::I8, {s.N, s.K});
+    q.w_scale = ws.view(DType::F32, {(s.N + 127) / 128, s.K / 128});
+    const double ms8 = time_ms([&] { ops::linear_int8(q); }, 10);
+    result("linear_int8", shp({s.M, s.N, s.K}), ms8, 2.0 * s.M * s.N * s.K, 2.0 * s.M * s.K + s.N * s.K + 2.0 * s.M * s.N);
+    ops::QuantizeInt8Params qa;
+    DeviceBuffer xq(size_t(s.M * s.K)), xs(size_t(((s.M + 127) / 128) * (s.K / 128)) * 4);
+    qa.x = p.x; qa.q = xq.view(DType::I8, {s.M, s.K}); qa.scale = xs.view(DType::F32, {(s.M + 127) / 128, s.K / 128});
+    result("quantize_int8", shp({s.M, s.K}), time_ms([&] { ops::quantize_int8_block128(qa); }, 10), 0, 3.0 * s.M * s.K);
   }
 }
 

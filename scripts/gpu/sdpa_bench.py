@@ -63,6 +63,7 @@ def linear():
         b = torch.randn(n, device="cuda", dtype=torch.bfloat16)
         ms = time_ms(lambda: F.linear(x, w, b), 10)
         base("linear_bf16", f"{m}x{n}x{k}", ms)
+        base("linear_int8", f"{m}x{n}x{k}", ms)  # the reference for W8A8: cuBLAS bf16
         del x, w, b
         torch.cuda.empty_cache()
 
