@@ -113,7 +113,7 @@ export class TurbowanStack extends Stack {
       for (const q of [...Object.values(this.queues), this.ingress.intake]) for (const a of q.alarms) a.addAlarmAction(action);
     }
 
-    new CfnOutput(this, "IngressUrl", { value: this.ingress.url.url, description: "Base URL: Discord Interactions Endpoint = <this>discord/interactions, GitHub webhook = <this>github/webhooks, web console = <this>" });
+    new CfnOutput(this, "IngressUrl", { value: this.ingress.url.url, description: "Base URL: Discord Interactions Endpoint = <this>discord/interactions, GitHub webhook = <this>github/webhooks, health = <this>healthz" });
     new CfnOutput(this, "ArtifactBucketName", { value: this.artifacts.bucket.bucketName });
     new CfnOutput(this, "IntakeQueueUrl", { value: this.ingress.intake.queue.queueUrl, description: "TURBOWAN_SQS_QUEUE_URL for anything that submits jobs" });
     for (const [model, q] of Object.entries(this.queues)) {

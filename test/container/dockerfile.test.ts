@@ -192,17 +192,18 @@ describe("container/Dockerfile.ingress (Lambda image)", () => {
     expect(stages[0]!.steps.find((s) => s.keyword === "RUN" && s.content.includes("npm ci"))!.content).toContain("--omit=dev");
   });
 
-  it("hands Lambda a handler that exists and whose imports exist", () => {
+  it("hands Lambda a handler whose imports are compiled from sources that exist", () => {
     const cmd = runtime.steps.find((s) => s.keyword === "CMD")!.args;
     expect(cmd).toEqual(["lambda-entry.handler"]);
     const copy = runtime.steps.find((s) => s.keyword === "COPY" && s.args.at(-1) === "lambda-entry.mjs")!;
     const entry = read(copy.args[0]!);
     expect(entry).toMatch(/export \{ handler \}/);
     const imports = [...entry.matchAll(/(?:from |import\()"\.\/([^"]+)"/g)].map((m) => m[1]!);
-    expect(imports).toEqual(["functions/cloud/secrets.ts", "functions/ingress/lambda.ts"]);
-    for (const file of imports) expect(existsSync(path.join(root, file)), file).toBe(true);
-    // TypeScript runs through tsx, which must be a production dependency.
-    expect(text).toContain('NODE_OPTIONS="--import tsx"');
+    expect(imports).toEqual(["functions/cloud/secrets.js", "functions/ingress/lambda.js"]);
+    for (const file of imports) expect(existsSync(path.join(root, file.replace(/\.js$/, ".ts"))), file).toBe(true);
+    // Compiled in the build stage with the esbuild that tsx (a production dependency) brings.
+    expect(stages[0]!.steps.some((s) => s.keyword === "RUN" && s.content.includes("container/ingress/compile.sh /build/js"))).toBe(true);
+    expect(runtime.steps.some((s) => s.keyword === "COPY" && s.from === "build" && s.args[0] === "/build/js")).toBe(true);
     expect(JSON.parse(read("package.json")).dependencies.tsx).toBeDefined();
   });
 });
