@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU-machine call for the engine: build native/ with CUDA (sm_90a) and the benches, run the
 # engine's GPU tests, then the full-DiT benchmark against the same-run PyTorch baseline.
-# Usage (repo root): scripts/gpu/run_dit.sh [tests|bench|all] [1.3b|14b] [480p|720p]
+# Usage (repo root): [ATTNS="sagesla sla"] scripts/gpu/run_dit.sh [tests|bench|all] [1.3b|14b] [480p|720p]
 set -uo pipefail
 MODE=${1:-all}; MODEL=${2:-1.3b}; RES=${3:-480p}
 OUT=${OUT:-/tmp/tw-gpu-out}; mkdir -p "$OUT"
@@ -17,8 +17,8 @@ fi
 if [[ $MODE == bench || $MODE == all ]]; then
   W=/tmp/dit-$MODEL.safetensors
   case $RES in 480p) TT=21; HH=60; WW=104;; 720p) TT=21; HH=90; WW=160;; esac
-  PYTHONUNBUFFERED=1 timeout 300 python3 bench/native/dit_torch_baseline.py --model $MODEL --res $RES --weights $W | tee "$OUT/dit-torch-$MODEL-$RES.json"
-  for a in sagesla sla original; do
-    timeout 200 $B/dit_bench $W $TT $HH $WW $a 0.1 | tee -a "$OUT/dit-ours-$MODEL-$RES.json"
+  PYTHONUNBUFFERED=1 timeout 420 python3 bench/native/dit_torch_baseline.py --model $MODEL --res $RES --weights $W | tee "$OUT/dit-torch-$MODEL-$RES.json"
+  for a in ${ATTNS:-sagesla sla original}; do
+    timeout 300 $B/dit_bench $W $TT $HH $WW $a 0.1 | tee -a "$OUT/dit-ours-$MODEL-$RES.json"
   done
 fi
