@@ -11,6 +11,6 @@ export interface SendEntry {
 }
 export function createRouter(deps: {
   routes: Record<string, string>;
-  sendBatch: (queueUrl: string, entries: SendEntry[]) => Promise<{ Failed?: { Id: string }[] }>;
+  sendBatch: (queueUrl: string, entries: SendEntry[]) => Promise<{ Failed?: { Id?: string }[] }>;
 }): (event: { Records: RouterRecord[] }) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
 export function handler(event: { Records: RouterRecord[] }): Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
