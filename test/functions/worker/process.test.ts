@@ -61,7 +61,7 @@ const within = <T>(p: Promise<T>, ms: number, what: string) =>
 
 describe("worker process", () => {
   it("killed mid-job: a second worker takes the job after the lease lapses and completes it exactly once", async () => {
-    const job = await h.submit({ options: { frames: 41, steps: 4 } });
+    const job = await h.submit({ options: { frames: 17, steps: 2 } });
     const child = spawnWorker([]);
     await h.waitFor(job.id, ["running", "succeeded"], 60_000);
     child.proc.kill("SIGKILL");
@@ -86,7 +86,7 @@ describe("worker process", () => {
   });
 
   it("SIGTERM past the grace period: the running job is released to the queue and the process exits", async () => {
-    const job = await h.submit({ options: { frames: 81, steps: 4 } });
+    const job = await h.submit({ options: { frames: 17, steps: 2 } });
     const child = spawnWorker(["--grace", "0.2"]);
     await h.waitFor(job.id, ["running"], 60_000);
     child.proc.kill("SIGTERM");

@@ -1,6 +1,6 @@
 // The worker end to end on real parts: SQLite queue, local store, the demo engine on the CPU, ffmpeg.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { artifactKeys } from "../../../functions/worker/job-runner.js";
@@ -153,10 +153,11 @@ describe("worker", () => {
   });
 
   it("a bad checkpoint fails the job with a clear message, and the worker stays healthy", async () => {
-    // Files that exist but are not checkpoints: the real loader must refuse them.
+    // A real tokenizer, but weight files that are not checkpoints: the real loader must refuse them.
     const dir = path.join(h.modelsDir, "wan2.1-t2v-1.3b");
     mkdirSync(dir, { recursive: true });
-    for (const f of ["dit.pth", "vae.pth", "umt5.pth", "tokenizer.json"]) writeFileSync(path.join(dir, f), "not a checkpoint");
+    for (const f of ["dit.pth", "vae.pth", "umt5.pth"]) writeFileSync(path.join(dir, f), "not a checkpoint");
+    copyFileSync(path.resolve("test/fixtures/tokenizer/tokenizer.json"), path.join(dir, "tokenizer.json"));
     const w = h.worker({ models: ["demo", "wan2.1-t2v-1.3b"] });
     w.start();
     const bad = await h.submit({ options: { model: "wan2.1-t2v-1.3b", frames: 5, steps: 1 } });
