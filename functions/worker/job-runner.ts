@@ -320,8 +320,10 @@ export function progressReporter(ctx: RecordContext, jobId: string, intervalMs: 
         pending = undefined;
       }, intervalMs - (Date.now() - lastSent));
     },
-    /** Waits for written updates and drops any pending one (a terminal state follows). */
+    /** Stops taking updates, drops any pending one and waits for those already written: a
+     * terminal state follows, and a late engine callback must not write over it. */
     async flush() {
+      stopped = true;
       clearTimeout(timer);
       timer = undefined;
       pending = undefined;

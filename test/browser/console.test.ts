@@ -96,7 +96,8 @@ describe("web console", () => {
     expect(size[0]).toBeGreaterThan(0);
     expect(size[1]).toBeGreaterThan(0);
 
-    const shot = path.join(tmp, "console.png");
+    // TURBOWAN_SCREENSHOT_DIR keeps the screenshot for a person to look at.
+    const shot = path.join(process.env.TURBOWAN_SCREENSHOT_DIR ?? tmp, "console.png");
     await page.screenshot({ path: shot, fullPage: true });
     const bytes = readFileSync(shot);
     expect(bytes.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));

@@ -146,7 +146,7 @@ function render(el, job) {
   const parts = [];
   parts.push(h("h3", {}, job.request.prompt));
   parts.push(h("p", { className: "meta" },
-    `${job.request.kind.toUpperCase()} · ${o.model} · ${o.resolution} ${o.aspectRatio} · ${o.frames} frames · ${o.steps} steps · seed ${job.seed} · `,
+    `${job.request.kind.toUpperCase()} · ${o.model} · ${o.resolution} ${o.aspectRatio} · ${o.frames} frames · ${o.steps} step${o.steps === 1 ? "" : "s"} · seed ${job.seed} · `,
     h("span", { className: `status status-${job.status}` }, job.status)));
   if (job.status === "queued" || job.status === "running") {
     const p = job.progress;

@@ -93,7 +93,7 @@ describe("worker process", () => {
     const { code } = await within(child.exited, 15_000, "worker shutdown");
     expect(code).toBe(0);
     const released = (await h.store.getRecord(job.id))!;
-    expect(released.status).toBe("queued");
+    expect(released.status, JSON.stringify(child.lines.map((l) => [l.msg, l.err ?? ""]))).toBe("queued");
     expect(released.error).toMatch(/shut down/);
     expect(await h.queue.stats()).toMatchObject({ visible: 1, inFlight: 0 });
     expect(child.lines.some((l) => l.msg === "worker stopped")).toBe(true);
