@@ -2,6 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import sharp from "sharp";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { artifactKeys } from "../../../functions/worker/job-runner.js";
 import { createHarness, type Harness } from "./harness.js";
@@ -170,6 +171,19 @@ describe("worker", () => {
     const good = await h.submit({ prompt: "after the failure" });
     expect((await h.waitFor(good.id, ["succeeded", "failed"])).status).toBe("succeeded");
     expect(await h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0, dead: 0 });
+  });
+
+  it("an image-to-video job reads its stored image and gets the engine's verdict (the demo model is T2V only)", async () => {
+    const w = h.worker();
+    w.start();
+    const png = await sharp({ create: { width: 96, height: 64, channels: 4, background: { r: 200, g: 80, b: 40, alpha: 0.5 } } }).png().toBuffer();
+    const imageKey = await h.jobs.putInputImage(png);
+    const job = await h.submit({ kind: "i2v", imageKey, prompt: "make it move" });
+    const failed = await h.waitFor(job.id, ["failed", "succeeded"]);
+    expect(failed.status).toBe("failed");
+    expect(failed.error).toBe("The engine refused this request: image: this is a text-to-video model: it takes no image");
+    const next = await h.submit({ prompt: "text again" });
+    expect((await h.waitFor(next.id, ["succeeded", "failed"])).status).toBe("succeeded");
   });
 
   it("missing weights fail the job with what to do about it", async () => {
