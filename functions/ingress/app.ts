@@ -34,7 +34,9 @@ export interface IngressDeps {
 }
 
 const asset = (name: string) => readFileSync(new URL(`./console/${name}`, import.meta.url), "utf8");
-const CONSOLE = { html: asset("index.html"), js: asset("console.js"), css: asset("console.css") };
+let assets: { html: string; js: string; css: string } | undefined;
+// Read once, and only by apps that serve the console (the Lambda ingress does not).
+const consoleAssets = () => (assets ??= { html: asset("index.html"), js: asset("console.js"), css: asset("console.css") });
 
 export function createIngressApp(deps: IngressDeps): Hono {
   const log = deps.log ?? silentLogger;
@@ -51,6 +53,7 @@ export function createIngressApp(deps: IngressDeps): Hono {
   });
 
   if (deps.console !== false) {
+    const CONSOLE = consoleAssets();
     const headers = { "cache-control": "no-cache", "x-content-type-options": "nosniff" };
     app.get("/", (c) =>
       c.html(CONSOLE.html, 200, {
