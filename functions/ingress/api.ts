@@ -1,6 +1,6 @@
 // The web console's JSON API and its live event stream (server-sent events).
 import { randomUUID } from "node:crypto";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { streamSSE } from "hono/streaming";
 import type { Logger } from "pino";
@@ -44,9 +44,33 @@ const submitSchema = z.object({
 
 const STATUS = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
 
+/**
+ * Refuses state-changing requests that a browser sends from another site (a page elsewhere posting
+ * a form to http://localhost:8787). Browsers always send Origin on such requests; scripts and curl
+ * send none and are let through.
+ */
+export function sameOriginOnly(): MiddlewareHandler {
+  return async function sameOriginOnly(c, next) {
+    if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") return next();
+    const origin = c.req.header("origin");
+    if (origin && origin !== "null") {
+      let host: string | undefined;
+      try {
+        host = new URL(origin).host;
+      } catch {
+        host = undefined;
+      }
+      if (host === (c.req.header("host") ?? new URL(c.req.url).host)) return next();
+    }
+    if (origin) return c.json({ error: "Cross-site requests are not accepted; use the console on this server." }, 403);
+    return next();
+  };
+}
+
 export function createApi(deps: ApiDeps): Hono {
   const api = new Hono();
   const { jobs, store } = deps;
+  api.use(sameOriginOnly());
 
   async function view(job: JobRecord): Promise<JobView> {
     const a = job.artifacts;

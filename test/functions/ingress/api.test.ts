@@ -214,3 +214,21 @@ describe("mounts", () => {
     expect(await ping.json()).toEqual({ type: 1 });
   });
 });
+
+describe("cross-site requests", () => {
+  it("refuses a state change posted from another site, accepts the console's own and scripts'", async () => {
+    const job = (await (await submit()).json()).job;
+    const foreign = await app.request(`http://localhost:8787/api/jobs/${job.id}/cancel`, {
+      method: "POST",
+      headers: { origin: "https://evil.example", host: "localhost:8787" },
+    });
+    expect(foreign.status).toBe(403);
+    expect((await store.getRecord(job.id))!.status).toBe("queued");
+    const own = await app.request(`http://localhost:8787/api/jobs/${job.id}/cancel`, {
+      method: "POST",
+      headers: { origin: "http://localhost:8787", host: "localhost:8787" },
+    });
+    expect(own.status).toBe(200);
+    expect((await own.json()).job.status).toBe("cancelled");
+  });
+});
