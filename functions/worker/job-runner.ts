@@ -134,6 +134,8 @@ export function createJobRunner(opts: JobRunnerOptions) {
     const workDir = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), `turbowan-${jobId}-`));
     const timings: Record<string, number> = {};
     const started = Date.now();
+    // Where a failure happened decides whether a retry can help (see settleFailure).
+    let phase: "generate" | "store" = "generate";
     try {
       const video = await generate(running, signal, progress.report, timings, log);
       if (signal.aborted) throw new Cancelled();
@@ -144,6 +146,7 @@ export function createJobRunner(opts: JobRunnerOptions) {
       timings["encode-video"] = Date.now() - t;
       if (signal.aborted) throw new Cancelled();
       progress.report({ stage: "upload", step: 0, total: 1 });
+      phase = "store";
       t = Date.now();
       const artifacts = await upload(opts.store, keys, files);
       timings.upload = Date.now() - t;
@@ -154,7 +157,7 @@ export function createJobRunner(opts: JobRunnerOptions) {
       return { action: "ack" };
     } catch (err) {
       await progress.flush();
-      return await settleFailure(err, signal, cancel.signal, hctx.signal, running, message, log);
+      return await settleFailure(err, phase, signal, cancel.signal, hctx.signal, running, message, log);
     } finally {
       clearInterval(cancelPoll);
       progress.stop();
@@ -207,6 +210,7 @@ export function createJobRunner(opts: JobRunnerOptions) {
 
   async function settleFailure(
     err: unknown,
+    phase: "generate" | "store",
     signal: AbortSignal,
     cancelSignal: AbortSignal,
     workerSignal: AbortSignal,
@@ -232,7 +236,12 @@ export function createJobRunner(opts: JobRunnerOptions) {
       );
       return { action: "release", delaySeconds: 0 };
     }
-    const failure = classifyEngineError(err);
+    // The store failing (S3 down, disk full) says nothing about the job: try again later; the
+    // next attempt finds whatever was uploaded already.
+    const failure =
+      phase === "store"
+        ? { kind: "store", retryable: true, message: `Saving the result failed: ${String((err as Error)?.message ?? err).split("\n")[0]}` }
+        : classifyEngineError(err);
     const lastAttempt = message.receiveCount >= maxReceives;
     const retryable = failure.retryable && !lastAttempt;
     log.error({ err, retryable, kind: failure.kind }, "job failed");

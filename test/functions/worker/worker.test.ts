@@ -186,6 +186,24 @@ describe("worker", () => {
     expect((await h.waitFor(next.id, ["succeeded", "failed"])).status).toBe("succeeded");
   });
 
+  it("a store failure while saving the result is retried, and the retry completes the job", async () => {
+    // The real local store, refusing the first upload (as an S3 outage would).
+    let refusals = 1;
+    const flaky = Object.create(h.store) as typeof h.store;
+    flaky.putArtifact = async (...args) => {
+      if (refusals-- > 0) throw new Error("ServiceUnavailable: slow down");
+      return h.store.putArtifact(...args);
+    };
+    const w = h.worker({ store: flaky });
+    w.start();
+    const job = await h.submit();
+    const done = await h.waitFor(job.id, ["succeeded", "failed"]);
+    expect(done.status).toBe("succeeded");
+    expect(done.attempts).toBe(2);
+    const failed = h.eventsOf(job.id, "failed")[0]!;
+    expect(failed.type === "failed" && [failed.error, failed.retryable]).toEqual(["Saving the result failed: ServiceUnavailable: slow down", true]);
+  });
+
   it("missing weights fail the job with what to do about it", async () => {
     const w = h.worker({ models: ["wan2.1-t2v-14b"] });
     w.start();
