@@ -8,6 +8,7 @@ import type { Queue } from "../queue/queue.js";
 import type { Store } from "../store/store.js";
 import { silentLogger } from "../log.js";
 import { Consumer } from "./consumer.js";
+import { startDeadLetterSweeps } from "./dead-letters.js";
 import { EnginePool, type EngineModule } from "./engine-pool.js";
 import { createJobRunner, type VideoEncoder } from "./job-runner.js";
 
@@ -38,6 +39,8 @@ export interface WorkerOptions {
   cancelPollMs?: number;
   retryDelaySeconds?: number;
   tmpDir?: string;
+  /** How often dead-lettered jobs are marked failed (ms). Default 60 s; 0 turns the sweep off. */
+  deadLetterSweepMs?: number;
 }
 
 export interface Worker {
@@ -82,11 +85,17 @@ export function createWorker(opts: WorkerOptions): Worker {
     log,
   });
   let stopping: Promise<void> | undefined;
+  let stopSweeps: (() => void) | undefined;
+  const sweepMs = opts.deadLetterSweepMs ?? 60_000;
   return {
     consumer,
     pool,
-    start: () => consumer.start(),
+    start() {
+      consumer.start();
+      if (sweepMs > 0) stopSweeps ??= startDeadLetterSweeps(opts.queue, { store: opts.store, events: opts.events }, log, sweepMs);
+    },
     stop(stopOpts = {}) {
+      stopSweeps?.();
       stopping ??= (async () => {
         await consumer.stop({ graceMs: stopOpts.graceMs ?? opts.graceMs ?? 60_000 });
         if (!opts.pool) await pool.close();

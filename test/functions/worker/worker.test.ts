@@ -212,3 +212,23 @@ describe("worker", () => {
     expect(failed.error).toMatch(/turbowan fetch-weights wan2\.1-t2v-14b/);
   });
 });
+
+describe("dead letters", () => {
+  it("a job whose every delivery died is marked failed and its requester told", async () => {
+    const job = await h.submit();
+    // Three deliveries that never finish (a worker crashing each time), then the queue gives up.
+    for (let i = 0; i < 3; i++) {
+      const [m] = await h.queue.receive({ visibilityTimeoutSeconds: 0.05 });
+      expect(m?.body.jobId).toBe(job.id);
+      await new Promise((r) => setTimeout(r, 80));
+    }
+    expect((await h.queue.stats()).dead).toBe(1);
+    const w = h.worker({ deadLetterSweepMs: 100 });
+    w.start();
+    const failed = await h.waitFor(job.id, ["failed"], 10_000);
+    expect(failed.error).toMatch(/given up/);
+    expect(h.eventsOf(job.id, "failed")).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 300)); // later sweeps leave it alone
+    expect(h.eventsOf(job.id, "failed")).toHaveLength(1);
+  });
+});
