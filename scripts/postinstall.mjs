@@ -3,22 +3,21 @@
 //  1. rebuilds better-sqlite3 for that Node when the install step built it for another one, and
 //  2. builds the native engine addon (CPU backend always; CUDA when nvcc and cuBLAS are present).
 import { execFileSync } from "node:child_process";
-import { createRequire } from "node:module";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dirname, "..");
-const require = createRequire(path.join(root, "package.json"));
 const run = (cmd, args, env = {}) =>
   execFileSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
 
+// Checked in a child process: a failed dlopen is cached for the life of a process, so the same
+// path could not be retried here after a rebuild.
 function sqliteLoads() {
   try {
-    const Database = require("better-sqlite3");
-    new Database(":memory:").close();
+    execFileSync(process.execPath, ["-e", "new (require('better-sqlite3'))(':memory:').close()"], { cwd: root, stdio: "pipe" });
     return true;
   } catch (err) {
-    return err;
+    return new Error(String(err.stderr || err.message).split("\n").find((l) => l.includes("Error")) ?? "does not load");
   }
 }
 
