@@ -1,7 +1,8 @@
 // Full DiT benchmark on the GPU: a 4-step rCM run (the sampler's host-side state included) over
 // random bf16 weights at the real shapes written by dit_torch_baseline.py, which also times the
 // PyTorch baseline in the same run. Prints one JSON line.
-//   dit_bench <weights.safetensors> <T> <H> <W> <attention: original|sla|sagesla> <topk>
+//   dit_bench <weights.safetensors> <T> <H> <W> <attention: original|sla|sagesla> <topk> [int8]
+// With `int8` the block linears are quantized on upload and run as W8A8 (TurboDiffusion -quant math).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,7 +27,9 @@ int main(int argc, char** argv) {
   attn.topk = float(std::atof(argv[6]));
   auto t_load = std::chrono::steady_clock::now();
   auto cpu = WanDit::load({argv[1]}, nullptr, 512);
-  auto gpu = WanDitCuda::create(*cpu);
+  WanDitCuda::Options gopts;
+  gopts.quantize_bf16 = argc > 7 && std::string(argv[7]) == "int8";
+  auto gpu = WanDitCuda::create(*cpu, gopts);
   double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
   const auto& c = cpu->config();
   HostTensor ctx = HostTensor::zeros(DType::F32, {1, 512, c.text_dim});
@@ -44,8 +47,8 @@ int main(int argc, char** argv) {
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
   cudaDeviceProp prop{};
   cudaGetDeviceProperties(&prop, 0);
-  std::printf("{\"ours_4step_ms\": %.1f, \"attention\": \"%s\", \"topk\": %.2f, \"tokens\": %lld, \"load_ms\": %.0f, "
+  std::printf("{\"ours_4step_ms\": %.1f, \"linears\": \"%s\", \"attention\": \"%s\", \"topk\": %.2f, \"tokens\": %lld, \"load_ms\": %.0f, "
               "\"gpu_used_gib\": %.2f, \"device\": \"%s\"}\n",
-              ms, argv[5], attn.topk, (long long)(T * H * W / 4), load_ms, double(total - free0) / (1 << 30), prop.name);
+              ms, gpu->int8_linears() ? "int8" : "bf16", argv[5], attn.topk, (long long)(T * H * W / 4), load_ms, double(total - free0) / (1 << 30), prop.name);
   return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU-machine call for the engine: build native/ with CUDA (sm_90a) and the benches, run the
 # engine's GPU tests, then the full-DiT benchmark against the same-run PyTorch baseline.
-# Usage (repo root): [ATTNS="sagesla sla"] scripts/gpu/run_dit.sh [tests|bench|all] [1.3b|14b] [480p|720p]
+# Usage (repo root): [ATTNS="sagesla sla"] [INT8_ATTNS="sagesla"] scripts/gpu/run_dit.sh [tests|bench|all] [1.3b|14b] [480p|720p]
 set -uo pipefail
 MODE=${1:-all}; MODEL=${2:-1.3b}; RES=${3:-480p}
 OUT=${OUT:-/tmp/tw-gpu-out}; mkdir -p "$OUT"
@@ -20,5 +20,8 @@ if [[ $MODE == bench || $MODE == all ]]; then
   PYTHONUNBUFFERED=1 timeout 420 python3 bench/native/dit_torch_baseline.py --model $MODEL --res $RES --weights $W | tee "$OUT/dit-torch-$MODEL-$RES.json"
   for a in ${ATTNS:-sagesla sla original}; do
     timeout 300 $B/dit_bench $W $TT $HH $WW $a 0.1 | tee -a "$OUT/dit-ours-$MODEL-$RES.json"
+  done
+  for a in ${INT8_ATTNS:-}; do  # W8A8 block linears (weights quantized on upload)
+    timeout 300 $B/dit_bench $W $TT $HH $WW $a 0.1 int8 | tee -a "$OUT/dit-ours-$MODEL-$RES.json"
   done
 fi

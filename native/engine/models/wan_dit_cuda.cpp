@@ -16,7 +16,8 @@ namespace tw::engine {
 struct WanDitCuda::Impl {};
 WanDitCuda::WanDitCuda(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 WanDitCuda::~WanDitCuda() = default;
-std::unique_ptr<WanDitCuda> WanDitCuda::create(const WanDit&) {
+bool WanDitCuda::int8_linears() const { return false; }
+std::unique_ptr<WanDitCuda> WanDitCuda::create(const WanDit&, const Options&) {
   throw Error("this build of turbowan has no CUDA backend: rebuild with TURBOWAN_CUDA=ON (needs nvcc and cuBLAS)");
 }
 const WanDitConfig& WanDitCuda::config() const { throw Error("no CUDA backend"); }
@@ -40,15 +41,33 @@ DeviceBuffer upload(const Tensor& t, DType dt) {
 }
 
 struct DevLinear {
-  DeviceBuffer w, b;
+  DeviceBuffer w, b;     // bf16 weight, or empty when int8
+  DeviceBuffer wq, ws;   // int8 weight [out, in] and fp32 scales [ceil(out/128), in/128]
   int64_t out = 0, in = 0;
 };
 
-// TurboDiffusion's -quant linears are dequantized to bf16 on upload (W ≈ q·scale per 128×128 tile)
-// until the int8 GEMM path is wired into the GPU DiT.
-DevLinear upload_linear(const DitLinear& l) {
+// Block linears of TurboDiffusion's -quant files stay int8 on the device (W8A8 GEMM); with
+// `int8` a bf16 weight is quantized on upload with the same 128×128 block quantizer.
+DevLinear upload_linear(const DitLinear& l, bool int8 = false) {
   DevLinear d;
-  if (l.quantized()) {
+  if (l.quantized() && int8) {
+    d.out = l.w_q.shape[0];
+    d.in = l.w_q.shape[1];
+    d.wq = DeviceBuffer(size_t(d.out * d.in));
+    TW_CUDA_CHECK(cudaMemcpy(d.wq.get(), l.w_q.data, size_t(d.out * d.in), cudaMemcpyHostToDevice));
+    d.ws = upload(l.w_scale, DType::F32);
+  } else if (int8) {
+    d.out = l.w.shape[0];
+    d.in = l.w.shape[1];
+    std::vector<float> w(size_t(d.out * d.in));
+    to_f32(l.w, w.data());
+    HostTensor q = HostTensor::empty(DType::I8, {d.out, d.in});
+    HostTensor s = HostTensor::empty(DType::F32, {(d.out + 127) / 128, (d.in + 127) / 128});
+    ops::quantize_int8_block128({Tensor::view(w.data(), DType::F32, {d.out, d.in}), q.t(), s.t()});
+    d.wq = DeviceBuffer(size_t(d.out * d.in));
+    TW_CUDA_CHECK(cudaMemcpy(d.wq.get(), q.t().data, size_t(d.out * d.in), cudaMemcpyHostToDevice));
+    d.ws = upload(s.t(), DType::F32);
+  } else if (l.quantized()) {
     d.out = l.w_q.shape[0];
     d.in = l.w_q.shape[1];
     const int8_t* q = l.w_q.ptr<int8_t>();
@@ -85,6 +104,7 @@ struct WanDitCuda::Impl {
   std::vector<DevBlock> blocks;
   std::vector<float> cached_context;  // host copy of the context the K/V cache was built from
   size_t bytes = 0;
+  bool int8 = false;
 
   // Activations, allocated once and reused by every step (grown when a longer sequence comes).
   struct Workspace {
@@ -105,7 +125,12 @@ struct WanDitCuda::Impl {
   }
 
   void linear(const DevLinear& l, const Tensor& x, const Tensor& y) const {
-    ops::linear({x, dev(l.w, DType::BF16, {l.out, l.in}), l.b.get() ? dev(l.b, DType::BF16, {l.out}) : Tensor{}, y});
+    Tensor b = l.b.get() ? dev(l.b, DType::BF16, {l.out}) : Tensor{};
+    if (l.wq.get()) {
+      ops::linear_int8({x, dev(l.wq, DType::I8, {l.out, l.in}), dev(l.ws, DType::F32, {(l.out + 127) / 128, l.in / 128}), b, y});
+    } else {
+      ops::linear({x, dev(l.w, DType::BF16, {l.out, l.in}), b, y});
+    }
   }
 
   // Text context → per-layer cross-attention K (normed) and V, computed once per prompt.
@@ -138,12 +163,14 @@ WanDitCuda::~WanDitCuda() = default;
 const WanDitConfig& WanDitCuda::config() const { return impl_->cfg; }
 size_t WanDitCuda::device_bytes() const { return impl_->bytes; }
 
+bool WanDitCuda::int8_linears() const { return impl_->int8; }
+
 bool cuda_available() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-std::unique_ptr<WanDitCuda> WanDitCuda::create(const WanDit& cpu) {
+std::unique_ptr<WanDitCuda> WanDitCuda::create(const WanDit& cpu, const Options& opts) {
   if (!cuda_available()) throw Error("no CUDA device is visible (cudaGetDeviceCount); use the CPU backend");
   auto im = std::make_unique<Impl>();
   im->cpu = &cpu;
@@ -160,11 +187,14 @@ std::unique_ptr<WanDitCuda> WanDitCuda::create(const WanDit& cpu) {
   im->time_proj = upload_linear(cpu.time_proj_);
   im->head = upload_linear(cpu.head_);
   im->head_modulation = upload(cpu.head_modulation_, DType::F32);
+  const bool q8 = cpu.quantized() || opts.quantize_bf16;
+  im->int8 = q8;
   for (const DitBlock& b : cpu.blocks_) {
     DevBlock d;
-    d.sq = upload_linear(b.self_q); d.sk = upload_linear(b.self_k); d.sv = upload_linear(b.self_v); d.so = upload_linear(b.self_o);
-    d.cq = upload_linear(b.cross_q); d.ck = upload_linear(b.cross_k); d.cv = upload_linear(b.cross_v); d.co = upload_linear(b.cross_o);
-    d.f0 = upload_linear(b.ffn0); d.f2 = upload_linear(b.ffn2);
+    d.sq = upload_linear(b.self_q, q8); d.sk = upload_linear(b.self_k, q8); d.sv = upload_linear(b.self_v, q8);
+    d.so = upload_linear(b.self_o, q8); d.cq = upload_linear(b.cross_q, q8); d.ck = upload_linear(b.cross_k, q8);
+    d.cv = upload_linear(b.cross_v, q8); d.co = upload_linear(b.cross_o, q8);
+    d.f0 = upload_linear(b.ffn0, q8); d.f2 = upload_linear(b.ffn2, q8);
     d.norm_q = upload(b.self_norm_q, DType::F32); d.norm_k = upload(b.self_norm_k, DType::F32);
     d.cnorm_q = upload(b.cross_norm_q, DType::F32); d.cnorm_k = upload(b.cross_norm_k, DType::F32);
     d.norm3_w = upload(b.norm3_w, DType::F32); d.norm3_b = upload(b.norm3_b, DType::F32);

@@ -12,8 +12,15 @@ namespace tw::engine {
 
 class WanDitCuda : public DitNetwork {
  public:
-  // Uploads `cpu`'s weights; `cpu` must outlive this object (the time embedding tables are shared).
-  static std::unique_ptr<WanDitCuda> create(const WanDit& cpu);
+  struct Options {
+    // Block linears as TurboDiffusion W8A8 int8 (128×128 block scales): automatic for -quant
+    // checkpoints; `quantize_bf16` also quantizes a bf16 checkpoint's block linears on upload.
+    bool quantize_bf16 = false;
+  };
+  // Uploads `cpu`'s weights; `cpu` must outlive this object.
+  static std::unique_ptr<WanDitCuda> create(const WanDit& cpu, const Options& opts);
+  static std::unique_ptr<WanDitCuda> create(const WanDit& cpu) { return create(cpu, Options{}); }
+  bool int8_linears() const;
   ~WanDitCuda() override;
 
   const WanDitConfig& config() const override;

@@ -37,6 +37,19 @@ int main() {
     std::printf("gpu forward (%d) vs cpu rel L2 = %.3g\n", int(kind), e);
     TW_CHECK_MSG(e <= 3e-2, "attention kind %d: rel L2 %.3g > 3e-2", int(kind), e);
   }
+  // TurboDiffusion -quant weights stay int8 on the device (W8A8 GEMM) and match the CPU int8 path.
+  {
+    auto qc = WanDit::load({dir + "t2v-quant.pth"}, nullptr, 512);
+    auto qg = WanDitCuda::create(*qc);
+    TW_CHECK(qg->int8_linears());
+    AttentionOptions a;
+    double tq = 932.0;
+    qc->forward(x, Tensor{}, &tq, ctx, a, oc.t());
+    qg->forward(x, Tensor{}, &tq, ctx, a, og.t());
+    double eq = twtest::rel_l2(og.f32(), oc.f32(), size_t(oc.numel()));
+    std::printf("gpu int8 forward vs cpu int8 rel L2 = %.3g\n", eq);
+    TW_CHECK_MSG(eq <= 3e-2, "int8 rel L2 %.3g", eq);
+  }
   // The official-layout I2V expert with its condition, and a 4-step SDE run with injected noise.
   auto hi = WanDit::load({dir + "i2v-high.safetensors"}, nullptr, 512);
   auto hig = WanDitCuda::create(*hi);
