@@ -10,19 +10,25 @@ struct ActFn {
   const TI* x;
   TO* y;
   bool gelu;
-  __device__ void operator()(int64_t i, int64_t) const {
-    const float v = to_f32(x[i]);
-    float o;
-    if (gelu) o = 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-    else o = v / (1.f + expf(-v));
-    y[i] = from_f32<TO>(o);
+  __device__ float act(float v) const {
+    if (gelu) return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    return v / (1.f + expf(-v));
+  }
+  __device__ void operator()(int64_t i, int64_t) const { y[i] = from_f32<TO>(act(to_f32(x[i]))); }
+  __device__ void vec(int64_t i, int64_t) const {
+    float v[8];
+    load8(x + i, v);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = act(v[e]);
+    store8(y + i, v);
   }
 };
 
 template <class TI, class TO>
 void run(const ops::ActivationParams& p) {
-  launch_rowwise(p.x.numel(), 1, ActFn<TI, TO>{static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data),
-                                                p.act == ops::Activation::GeluTanh});
+  const int64_t n = p.x.numel();
+  launch_elementwise(n, 8, vec8_ok(n, 8, {p.x.data, p.y.data}),
+                     ActFn<TI, TO>{static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data), p.act == ops::Activation::GeluTanh});
 }
 
 }  // namespace

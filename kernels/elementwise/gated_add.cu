@@ -14,12 +14,21 @@ struct GatedAddFn {
   __device__ void operator()(int64_t i, int64_t c) const {
     x[i] = from_f32<TX>(fmaf(to_f32(y[i]), gate.load(c, 1.f), to_f32(x[i])));
   }
+  __device__ void vec(int64_t i, int64_t c) const {
+    float a[8], b[8];
+    load8(x + i, a);
+    load8(y + i, b);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) a[e] = fmaf(b[e], gate.load(c + e, 1.f), a[e]);
+    store8(x + i, a);
+  }
 };
 
 template <class TX, class TY>
 void run(const ops::GatedAddParams& p, int64_t D) {
-  launch_rowwise(p.x.numel(), D, GatedAddFn<TX, TY>{static_cast<TX*>(p.x.data), static_cast<const TY*>(p.y.data),
-                                                    AnyFloatPtr::of(p.gate)});
+  const int64_t n = p.x.numel();
+  launch_elementwise(n, D, vec8_ok(n, D, {p.x.data, p.y.data}),
+                     GatedAddFn<TX, TY>{static_cast<TX*>(p.x.data), static_cast<const TY*>(p.y.data), AnyFloatPtr::of(p.gate)});
 }
 
 }  // namespace

@@ -14,12 +14,21 @@ struct ModFn {
   __device__ void operator()(int64_t i, int64_t c) const {
     y[i] = from_f32<TO>(fmaf(to_f32(x[i]), 1.f + scale.load(c), shift.load(c)));
   }
+  __device__ void vec(int64_t i, int64_t c) const {
+    float v[8];
+    load8(x + i, v);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) v[e] = fmaf(v[e], 1.f + scale.load(c + e), shift.load(c + e));
+    store8(y + i, v);
+  }
 };
 
 template <class TI, class TO>
 void run(const ops::ModulateParams& p, int64_t D) {
-  launch_rowwise(p.x.numel(), D, ModFn<TI, TO>{static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data),
-                                               AnyFloatPtr::of(p.scale), AnyFloatPtr::of(p.shift)});
+  const int64_t n = p.x.numel();
+  launch_elementwise(n, D, vec8_ok(n, D, {p.x.data, p.y.data}),
+                     ModFn<TI, TO>{static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data), AnyFloatPtr::of(p.scale),
+                                   AnyFloatPtr::of(p.shift)});
 }
 
 }  // namespace

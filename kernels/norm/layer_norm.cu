@@ -1,7 +1,9 @@
 // LayerNorm over the last dim on CUDA: one CTA per row, fp32 statistics (two-pass: mean, then
 // centred variance, as the CPU reference), x/y BF16 or F32, optional affine w/b of any float dtype.
+// Rows whose length is a multiple of 256 (1536, 5120) keep the row in registers, 8 per thread.
 #include "tw/cuda/device.h"
 #include "tw/cuda/dtype.cuh"
+#include "../elementwise/elementwise.cuh"
 #include "tw/ops_cuda.h"
 
 namespace tw::cuda {
@@ -29,8 +31,42 @@ __global__ void layer_norm_kernel(const TI* __restrict__ x, TO* __restrict__ y, 
   }
 }
 
+// One thread per 8 consecutive elements of the row, held in registers: x is read once.
+template <class TI, class TO>
+__global__ void layer_norm_vec8_kernel(const TI* __restrict__ x, TO* __restrict__ y, AnyFloatPtr w, AnyFloatPtr b, int64_t D,
+                                       float eps) {
+  __shared__ float red[32];
+  const int64_t off = int64_t(blockIdx.x) * D + threadIdx.x * 8;
+  float v[8];
+  load8(x + off, v);
+  float s = 0.f;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) s += v[e];
+  const float mean = block_sum(s, red) / float(D);
+  float q = 0.f;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) { v[e] -= mean; q += v[e] * v[e]; }
+  const float rstd = rsqrtf(block_sum(q, red) / float(D) + eps);
+  const int64_t c0 = int64_t(threadIdx.x) * 8;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    float o = v[e] * rstd;
+    if (w.p) o *= w.load(c0 + e);
+    if (b.p) o += b.load(c0 + e);
+    v[e] = o;
+  }
+  store8(y + off, v);
+}
+
 template <class TI, class TO>
 void launch(const ops::LayerNormParams& p, int64_t rows, int64_t D) {
+  const int vec_threads = int(D / 8);
+  if (D % 8 == 0 && vec_threads % 32 == 0 && vec_threads <= 1024 && aligned16(p.x.data) && aligned16(p.y.data)) {
+    layer_norm_vec8_kernel<TI, TO><<<unsigned(rows), vec_threads, 0, stream()>>>(
+        static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data), AnyFloatPtr::of(p.w), AnyFloatPtr::of(p.b), D, p.eps);
+    TW_CUDA_CHECK_LAUNCH(layer_norm_vec8_kernel);
+    return;
+  }
   layer_norm_kernel<TI, TO><<<unsigned(rows), kThreads, 0, stream()>>>(
       static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data), AnyFloatPtr::of(p.w), AnyFloatPtr::of(p.b), D, p.eps);
   TW_CUDA_CHECK_LAUNCH(layer_norm_kernel);

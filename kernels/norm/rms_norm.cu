@@ -2,6 +2,7 @@
 // the end (TurboDiffusion's FastRMSNorm). One CTA per row; x/y BF16 or F32, w any float dtype.
 #include "tw/cuda/device.h"
 #include "tw/cuda/dtype.cuh"
+#include "../elementwise/elementwise.cuh"
 #include "tw/ops_cuda.h"
 
 namespace tw::cuda {
@@ -21,7 +22,30 @@ __global__ void rms_norm_kernel(const TI* __restrict__ x, TO* __restrict__ y, An
 }
 
 template <class TI, class TO>
+__global__ void rms_norm_vec8_kernel(const TI* __restrict__ x, TO* __restrict__ y, AnyFloatPtr w, int64_t D, float eps) {
+  __shared__ float red[32];
+  const int64_t off = int64_t(blockIdx.x) * D + threadIdx.x * 8;
+  float v[8];
+  load8(x + off, v);
+  float s = 0.f;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) s += v[e] * v[e];
+  const float r = rsqrtf(block_sum(s, red) / float(D) + eps);
+  const int64_t c0 = int64_t(threadIdx.x) * 8;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) v[e] = v[e] * r * w.load(c0 + e, 1.f);
+  store8(y + off, v);
+}
+
+template <class TI, class TO>
 void launch(const ops::RmsNormParams& p, int64_t rows, int64_t D) {
+  const int vec_threads = int(D / 8);
+  if (D % 8 == 0 && vec_threads % 32 == 0 && vec_threads <= 1024 && aligned16(p.x.data) && aligned16(p.y.data)) {
+    rms_norm_vec8_kernel<TI, TO><<<unsigned(rows), vec_threads, 0, stream()>>>(
+        static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data), AnyFloatPtr::of(p.w), D, p.eps);
+    TW_CUDA_CHECK_LAUNCH(rms_norm_vec8_kernel);
+    return;
+  }
   rms_norm_kernel<TI, TO><<<unsigned(rows), kThreads, 0, stream()>>>(
       static_cast<const TI*>(p.x.data), static_cast<TO*>(p.y.data), AnyFloatPtr::of(p.w), D, p.eps);
   TW_CUDA_CHECK_LAUNCH(rms_norm_kernel);

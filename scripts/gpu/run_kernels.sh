@@ -36,6 +36,10 @@ if [[ $MODE == bench || $MODE == all ]]; then
     TW_SAGESLA_KERNEL=mma timeout 300 $B/cuda_ops_bench sla 2>&1 | tee -a "$OUT/ours.txt"
   fi
   PYTHONUNBUFFERED=1 timeout 240 python3 scripts/gpu/sdpa_bench.py "$FILTER" 2>&1 | tee "$OUT/base.txt"
+  if [[ $FILTER == all || $FILTER == dit ]]; then  # one DiT block: our ops in sequence vs PyTorch
+    [[ -x $B/dit_block_bench ]] && timeout 200 $B/dit_block_bench 2>&1 | tee -a "$OUT/ours.txt"
+    PYTHONUNBUFFERED=1 timeout 200 python3 scripts/gpu/dit_block_torch.py 2>&1 | tee -a "$OUT/base.txt"
+  fi
   python3 scripts/gpu/report.py "$OUT/ours.txt" "$OUT/base.txt" | tee "$OUT/table.md"
 fi
 echo "failed tests: ${FAILED[*]:-none}"
