@@ -1,0 +1,335 @@
+// conv3d / conv2d on CUDA: implicit GEMM on the tensor cores (mma.sync m16n8k16, bf16 operands, fp32
+// accumulation, one rounding to bf16) — the CPU reference's math with bf16 inputs and outputs.
+//
+//   y[co, n] = Σ_k w[co, k] · xp[col(n) + koff(k)] + b[co]
+//
+// M = Cout, N = To·Ho·Wo output positions, K = Cin·kt·kh·kw taps in PyTorch's weight order. xp is the
+// input sequence [zeros(pad_t) | cache | x] with the spatial zero padding materialized once per call
+// (one cheap pass), so the gather of a B tile needs no bounds checks: every k has one offset koff(k)
+// (a table built per call) and every output column one base offset col(n) (computed once per thread).
+// The B tile is stored n-major (k contiguous) so each thread packs its 16 gathered k values into two
+// 16-byte shared stores and ldmatrix (non-transposed) yields the B fragments directly.
+// Shapes and the op contract: kernels/include/tw/ops_conv.h. On CUDA: x, cache, y BF16; w BF16
+// (contiguous); b any float dtype.
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <string>
+
+#include "tw/cuda/device.h"
+#include "tw/cuda/dtype.cuh"
+#include "tw/ops_conv.h"
+
+namespace tw::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kBN = 128;        // output positions per CTA
+constexpr int kBK = 32;         // taps per pipeline stage
+constexpr int kLd = kBK + 8;    // shared row stride in elements (80 B: ldmatrix rows hit distinct banks)
+
+struct ConvGemm {
+  const bf16* xp;     // padded input [Cin, Tp, Hp, Wp]
+  const bf16* w;      // [Cout, K]
+  const int* koff;    // [ceil(K / kBK)·kBK] offset of tap k inside xp (0 past K: the weights there are 0)
+  AnyFloatPtr b;      // [Cout] or null
+  bf16* y;            // [Cout, N]
+  int Cout, K, N;
+  int HWo, Wo;        // output grid (per frame, row)
+  int st_HWp, sh_Wp, sw;  // xp offset of one output step in t, h, w
+  bool vec_a;         // K % 8 == 0 and w 16-byte aligned: 16-byte weight loads
+};
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t ld_u16(const bf16* p) {
+  return uint32_t(__ldg(reinterpret_cast<const unsigned short*>(p)));
+}
+
+// CTA tile BM × 128 with WM × 4 warps; each warp owns (MI·16) × 32 outputs.
+template <int MI, int WM>
+__global__ void __launch_bounds__(WM * 4 * 32) conv_gemm_kernel(const ConvGemm a) {
+  constexpr int kWN = 4, kNI = 4;
+  constexpr int kThreads = WM * kWN * 32;
+  constexpr int BM = WM * MI * 16;
+  constexpr int kKPT = kBK * kBN / kThreads;                     // consecutive taps gathered per thread
+  constexpr int kAVec = BM * kBK / 8;                            // 16-byte weight vectors per tile
+  constexpr int kAV = (kAVec + kThreads - 1) / kThreads;
+  static_assert(kKPT % 8 == 0, "each thread stores whole 16-byte groups of taps");
+  __shared__ __align__(16) bf16 As[2][BM * kLd];
+  __shared__ __align__(16) bf16 Bs[2][kBN * kLd];
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / kWN, wn = warp % kWN;
+  const int m0 = blockIdx.x * BM;
+  const int n0 = blockIdx.y * kBN;
+
+  // This thread's output column for the B gather (clamped to column 0 past N; never stored).
+  const int bn = tid % kBN, kq = tid / kBN;
+  int col = 0;
+  {
+    const int n = n0 + bn;
+    if (n < a.N) {
+      const int to = n / a.HWo, r = n - to * a.HWo;
+      const int ho = r / a.Wo, wo = r - ho * a.Wo;
+      col = to * a.st_HWp + ho * a.sh_Wp + wo * a.sw;
+    }
+  }
+  const bf16* xcol = a.xp + col;
+  const int nk = (a.K + kBK - 1) / kBK;
+
+  uint32_t breg[kKPT / 2];
+  uint4 areg[kAV];
+
+  auto load_tile = [&](int kt) {
+    const int k0 = kt * kBK;
+    const int* ko = a.koff + k0 + kq * kKPT;
+#pragma unroll
+    for (int j = 0; j < kKPT; j += 4) {
+      const int4 o = *reinterpret_cast<const int4*>(ko + j);
+      const uint32_t v0 = ld_u16(xcol + o.x), v1 = ld_u16(xcol + o.y), v2 = ld_u16(xcol + o.z), v3 = ld_u16(xcol + o.w);
+      breg[j / 2] = v0 | (v1 << 16);
+      breg[j / 2 + 1] = v2 | (v3 << 16);
+    }
+#pragma unroll
+    for (int i = 0; i < kAV; ++i) {
+      const int v = tid + i * kThreads;
+      uint4 val = make_uint4(0u, 0u, 0u, 0u);
+      if (v < kAVec) {
+        const int row = v >> 2, kc = (v & 3) * 8;
+        const int m = m0 + row, k = k0 + kc;
+        if (m < a.Cout) {
+          const bf16* src = a.w + size_t(m) * size_t(a.K) + k;
+          if (a.vec_a) {
+            if (k < a.K) val = __ldg(reinterpret_cast<const uint4*>(src));
+          } else {
+            uint32_t h[8];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) h[e] = k + e < a.K ? ld_u16(src + e) : 0u;
+            val = make_uint4(h[0] | (h[1] << 16), h[2] | (h[3] << 16), h[4] | (h[5] << 16), h[6] | (h[7] << 16));
+          }
+        }
+      }
+      areg[i] = val;
+    }
+  };
+  auto store_tile = [&](int buf) {
+    uint4* dst = reinterpret_cast<uint4*>(&Bs[buf][bn * kLd + kq * kKPT]);
+#pragma unroll
+    for (int j = 0; j < kKPT / 8; ++j) dst[j] = make_uint4(breg[4 * j], breg[4 * j + 1], breg[4 * j + 2], breg[4 * j + 3]);
+#pragma unroll
+    for (int i = 0; i < kAV; ++i) {
+      const int v = tid + i * kThreads;
+      if (v < kAVec) *reinterpret_cast<uint4*>(&As[buf][(v >> 2) * kLd + (v & 3) * 8]) = areg[i];
+    }
+  };
+
+  float acc[MI][kNI][4];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < kNI; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+
+  load_tile(0);
+  store_tile(0);
+  __syncthreads();
+  for (int kt = 0; kt < nk; ++kt) {
+    const int cur = kt & 1;
+    if (kt + 1 < nk) load_tile(kt + 1);  // global loads in flight while the tensor cores work
+#pragma unroll
+    for (int kk = 0; kk < kBK; kk += 16) {
+      uint32_t af[MI][4], bfr[kNI][2];
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        const int row = wm * MI * 16 + mi * 16 + (lane & 15);
+        ldmatrix_x4(af[mi], &As[cur][row * kLd + kk + (lane >> 4) * 8]);
+      }
+#pragma unroll
+      for (int nj = 0; nj < kNI / 2; ++nj) {
+        uint32_t r[4];
+        const int nrow = wn * 32 + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
+        ldmatrix_x4(r, &Bs[cur][nrow * kLd + kk + ((lane >> 3) & 1) * 8]);
+        bfr[2 * nj][0] = r[0]; bfr[2 * nj][1] = r[1];
+        bfr[2 * nj + 1][0] = r[2]; bfr[2 * nj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < kNI; ++ni) mma_bf16(acc[mi][ni], af[mi], bfr[ni][0], bfr[ni][1]);
+    }
+    if (kt + 1 < nk) store_tile(cur ^ 1);
+    __syncthreads();
+  }
+
+  // Epilogue: + bias, one rounding to bf16; pairs of adjacent outputs as one 4-byte store.
+  const bool pairs = (a.N & 1) == 0;
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int m = m0 + wm * MI * 16 + mi * 16 + (lane >> 2) + h * 8;
+      if (m >= a.Cout) continue;
+      const float bias = a.b.load(m, 0.f);
+      bf16* yrow = a.y + size_t(m) * size_t(a.N);
+#pragma unroll
+      for (int ni = 0; ni < kNI; ++ni) {
+        const int n = n0 + wn * 32 + ni * 8 + (lane & 3) * 2;
+        const float v0 = acc[mi][ni][2 * h] + bias, v1 = acc[mi][ni][2 * h + 1] + bias;
+        if (pairs && n + 1 < a.N) {
+          *reinterpret_cast<__nv_bfloat162*>(yrow + n) = __floats2bfloat162_rn(v0, v1);
+        } else {
+          if (n < a.N) yrow[n] = __float2bfloat16_rn(v0);
+          if (n + 1 < a.N) yrow[n + 1] = __float2bfloat16_rn(v1);
+        }
+      }
+    }
+  }
+}
+
+// xp[ci, tp, hp, wp] = [zeros(pad_t) | cache | x][ci, tp][hp − top, wp − left] (0 outside): one CTA per row.
+__global__ void pad_input_kernel(const bf16* __restrict__ x, const bf16* __restrict__ cache, bf16* __restrict__ xp,
+                                 int T, int Tc, int H, int W, int pad_t, int Tp, int Hp, int Wp, int top, int left) {
+  const int row = blockIdx.x;  // (ci·Tp + tp)·Hp + hp
+  const int hp = row % Hp, r = row / Hp, tp = r % Tp, ci = r / Tp;
+  const int f = tp - pad_t, h = hp - top;
+  bf16* dst = xp + size_t(row) * Wp;
+  const bf16* src = nullptr;
+  if (f >= 0 && h >= 0 && h < H)
+    src = f < Tc ? cache + (size_t(ci) * Tc + f) * size_t(H) * W + size_t(h) * W
+                 : x + (size_t(ci) * T + (f - Tc)) * size_t(H) * W + size_t(h) * W;
+  const bf16 zero = __float2bfloat16_rn(0.f);
+  for (int wp = threadIdx.x; wp < Wp; wp += blockDim.x) {
+    const int w = wp - left;
+    dst[wp] = (src && w >= 0 && w < W) ? src[w] : zero;
+  }
+}
+
+// koff[k] for k = (ci, dt, dh, dw) in weight order; 0 for k ≥ K.
+__global__ void tap_offsets_kernel(int* koff, int K, int Kpad, int kt, int kh, int kw, int TpHpWp, int HpWp, int Wp) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= Kpad) return;
+  if (k >= K) { koff[k] = 0; return; }
+  const int dw = k % kw, r1 = k / kw, dh = r1 % kh, r2 = r1 / kh, dt = r2 % kt, ci = r2 / kt;
+  koff[k] = ci * TpHpWp + dt * HpWp + dh * Wp + dw;
+}
+
+template <int MI, int WM>
+void launch_gemm(const ConvGemm& g) {
+  constexpr int BM = WM * MI * 16;
+  const dim3 grid(unsigned((g.Cout + BM - 1) / BM), unsigned((g.N + kBN - 1) / kBN));
+  conv_gemm_kernel<MI, WM><<<grid, WM * 4 * 32, 0, stream()>>>(g);
+  TW_CUDA_CHECK_LAUNCH(conv_gemm_kernel);
+}
+
+struct Geom {
+  int64_t Cin, T, Tc, H, W, Cout, kt, kh, kw, To, Ho, Wo;
+};
+
+void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor& w, const Tensor& b, const Tensor& y,
+              const Geom& g, int64_t st, int64_t sh, int64_t sw, int64_t pad_t, int64_t top, int64_t bottom, int64_t left,
+              int64_t right) {
+  check_cuda_tensor(x, op, "x");
+  check_cuda_tensor(w, op, "w");
+  check_cuda_tensor(y, op, "y");
+  check(x.dtype == DType::BF16 && y.dtype == DType::BF16, op, "on CUDA x and y must be bfloat16");
+  check(w.dtype == DType::BF16, op, "on CUDA w must be bfloat16 (upload the weights as bf16)");
+  if (!cache.empty()) {
+    check_cuda_tensor(cache, op, "cache");
+    check(cache.dtype == DType::BF16, op, "on CUDA cache must be bfloat16");
+  }
+  if (!b.empty()) { check_cuda_tensor(b, op, "b"); check_float_dtype(b, op, "b"); }
+  check(y.data != x.data && (cache.empty() || y.data != cache.data), op, "y must not alias x or cache");
+
+  const int64_t Tp = pad_t + g.Tc + g.T, Hp = g.H + top + bottom, Wp = g.W + left + right;
+  const int64_t K = g.Cin * g.kt * g.kh * g.kw, N = g.To * g.Ho * g.Wo;
+  const int64_t xp_elems = g.Cin * Tp * Hp * Wp;
+  check(xp_elems < (int64_t(1) << 31) && K < (int64_t(1) << 30) && g.Cout * N < (int64_t(1) << 40), op,
+        "input too large for 32-bit offsets; split it into chunks of frames");
+  check((N + kBN - 1) / kBN <= 65535, op, "too many output positions for one launch; split it into chunks of frames");
+  if (N == 0 || g.Cout == 0) return;
+
+  const bool padded = pad_t > 0 || g.Tc > 0 || top > 0 || bottom > 0 || left > 0 || right > 0;
+  const int64_t Kpad = (K + kBK - 1) / kBK * kBK;
+  ScratchPlan plan;
+  const size_t off_k = plan.add(size_t(Kpad) * sizeof(int));
+  const size_t off_x = padded ? plan.add(size_t(xp_elems) * sizeof(bf16)) : 0;
+  char* base = static_cast<char*>(scratch(plan.total(), 0));
+  int* koff = reinterpret_cast<int*>(base + off_k);
+  const bf16* xp = static_cast<const bf16*>(x.data);
+  if (padded) {
+    bf16* xpw = reinterpret_cast<bf16*>(base + off_x);
+    const int64_t rows = g.Cin * Tp * Hp;
+    pad_input_kernel<<<unsigned(rows), Wp >= 256 ? 256 : 128, 0, stream()>>>(
+        static_cast<const bf16*>(x.data), cache.empty() ? nullptr : static_cast<const bf16*>(cache.data), xpw, int(g.T),
+        int(g.Tc), int(g.H), int(g.W), int(pad_t), int(Tp), int(Hp), int(Wp), int(top), int(left));
+    TW_CUDA_CHECK_LAUNCH(pad_input_kernel);
+    xp = xpw;
+  }
+  tap_offsets_kernel<<<unsigned((Kpad + 255) / 256), 256, 0, stream()>>>(koff, int(K), int(Kpad), int(g.kt), int(g.kh), int(g.kw),
+                                                                         int(Tp * Hp * Wp), int(Hp * Wp), int(Wp));
+  TW_CUDA_CHECK_LAUNCH(tap_offsets_kernel);
+
+  ConvGemm a;
+  a.xp = xp;
+  a.w = static_cast<const bf16*>(w.data);
+  a.koff = koff;
+  a.b = AnyFloatPtr::of(b);
+  a.y = static_cast<bf16*>(y.data);
+  a.Cout = int(g.Cout); a.K = int(K); a.N = int(N);
+  a.HWo = int(g.Ho * g.Wo); a.Wo = int(g.Wo);
+  a.st_HWp = int(st * Hp * Wp); a.sh_Wp = int(sh * Wp); a.sw = int(sw);
+  a.vec_a = K % 8 == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
+  // Tile height: Wan's widths are multiples of 96 (96/192/384) → 96 rows, no waste; 3-channel heads → 16.
+  if (g.Cout % 96 == 0) launch_gemm<3, 2>(a);
+  else if (g.Cout > 32) launch_gemm<2, 2>(a);
+  else if (g.Cout > 16) launch_gemm<1, 2>(a);
+  else launch_gemm<1, 1>(a);
+}
+
+}  // namespace
+
+void conv3d(const ops::Conv3dParams& p) {
+  // Shapes, strides and paddings were validated by ops::conv3d before dispatch.
+  Geom g{};
+  g.Cin = p.x.size(0), g.T = p.x.size(1), g.H = p.x.size(2), g.W = p.x.size(3);
+  g.Cout = p.w.size(0), g.kt = p.w.size(2), g.kh = p.w.size(3), g.kw = p.w.size(4);
+  g.Tc = p.cache.empty() ? 0 : p.cache.size(1);
+  g.To = p.y.size(1), g.Ho = p.y.size(2), g.Wo = p.y.size(3);
+  run_conv("conv3d", p.x, p.cache, p.w, p.b, p.y, g, p.stride_t, p.stride_h, p.stride_w, p.pad_t, p.pad_top, p.pad_bottom,
+           p.pad_left, p.pad_right);
+}
+
+void conv2d(const ops::Conv2dParams& p) {
+  const char* op = "conv2d";
+  const bool image = p.x.ndim == 3;
+  Geom g{};
+  g.Cin = p.x.size(0), g.T = image ? 1 : p.x.size(1), g.H = p.x.size(-2), g.W = p.x.size(-1);
+  g.Cout = p.w.size(0), g.kt = 1, g.kh = p.w.size(2), g.kw = p.w.size(3);
+  check(p.w.size(1) == g.Cin, op, "w " + p.w.shape_str() + " does not match the input channels of x " + p.x.shape_str());
+  g.Tc = 0;
+  g.To = g.T;
+  g.Ho = ops::conv_out_size(g.H, p.pad_top + p.pad_bottom, g.kh, p.stride_h, "height");
+  g.Wo = ops::conv_out_size(g.W, p.pad_left + p.pad_right, g.kw, p.stride_w, "width");
+  if (image) check_shape(p.y, {g.Cout, g.Ho, g.Wo}, op, "y");
+  else check_shape(p.y, {g.Cout, g.T, g.Ho, g.Wo}, op, "y");
+  if (!p.b.empty()) check(p.b.numel() == g.Cout, op, "b must have Cout elements");
+  run_conv(op, p.x, Tensor{}, p.w, p.b, p.y, g, 1, p.stride_h, p.stride_w, 0, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right);
+}
+
+}  // namespace tw::cuda
