@@ -25,7 +25,7 @@ void check_params(const PipelineModels& m, const GenerateParams& p) {
   check(i2v == !p.image.empty(), op, i2v ? "this is an image-to-video model: give an image" : "this is a text-to-video model: it takes no image");
   if (i2v) check(int64_t(p.image.size()) == 3 * p.height * p.width, op, "image must be [3, height, width]");
   if (p.text_embedding.empty()) {
-    check(bool(m.text_encoder), op, "no text encoder is loaded: give checkpoints.textEncoder (umT5) or a text embedding");
+    check(bool(m.text_encoder) || bool(m.text_encoder_gpu), op, "no text encoder is loaded: give checkpoints.textEncoder (umT5) or a text embedding");
     check(int64_t(p.ids.size()) == cfg.text_len && p.mask.size() == p.ids.size(), op,
           "ids and mask must have " + std::to_string(cfg.text_len) + " entries");
   } else {
@@ -50,7 +50,7 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
   throw_if_cancelled(cancel);
   if (p.text_embedding.empty()) {
     if (progress) progress({"encode-text", 0, 1});
-    HostTensor e = m.text_encoder->encode(p.ids, p.mask);
+    HostTensor e = m.text_encoder_gpu ? m.text_encoder_gpu->encode(p.ids, p.mask) : m.text_encoder->encode(p.ids, p.mask);
     check(e.t().shape[1] == cfg.text_dim, "generate",
           "the text encoder's width " + std::to_string(e.t().shape[1]) + " does not match the DiT's text_dim " +
               std::to_string(cfg.text_dim) + " (mismatched checkpoints)");
@@ -76,7 +76,7 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
     for (int64_t c = 0; c < 3; ++c)
       std::memcpy(video.f32() + c * p.frames * p.height * p.width, p.image.data() + c * p.height * p.width,
                   size_t(p.height * p.width) * 4);
-    HostTensor lat = m.vae->encode(video.t());  // [16, T, H, W]
+    HostTensor lat = m.vae_gpu ? m.vae_gpu->encode(video.t()) : m.vae->encode(video.t());  // [16, T, H, W]
     const int64_t cc = cfg.in_dim - Z, plane = T * H * W;
     check(cc == 4 + lat.t().shape[0], "generate", "the I2V DiT's in_dim does not fit the VAE's latent channels");
     cond.assign(size_t(B * cc * plane), 0.f);
@@ -111,7 +111,7 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
   for (int64_t b = 0; b < B; ++b) {
     int64_t frame0 = 0;
     Tensor lb = lat.t().slice0(b, b + 1).reshape({Z, T, H, W});
-    bool done = m.vae->decode(lb, [&](const Tensor& fr, int chunk, int total) {
+    const WanVae::ChunkFn to_rgb8 = [&](const Tensor& fr, int chunk, int total) {
       const int64_t n = fr.shape[1];
       const float* src = fr.ptr<float>();
       uint8_t* dst = r.frames.data() + (b * F + frame0) * HW * 3;
@@ -121,7 +121,8 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
       frame0 += n;
       if (progress) progress({"decode", int(b * total + chunk + 1), int(B * total)});
       return !(cancel && cancel->cancelled());
-    });
+    };
+    const bool done = m.vae_gpu ? m.vae_gpu->decode(lb, to_rgb8) : m.vae->decode(lb, to_rgb8);
     if (!done) throw Cancelled();
   }
   r.timings_ms["decode"] = ms_since(t0);

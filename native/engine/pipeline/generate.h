@@ -12,8 +12,10 @@
 
 #include "core/progress.h"
 #include "models/umt5.h"
+#include "models/umt5_cuda.h"
 #include "models/wan_dit.h"
 #include "models/wan_vae.h"
+#include "models/wan_vae_cuda.h"
 #include "sampler/rcm.h"
 
 namespace tw::engine {
@@ -24,7 +26,9 @@ struct PipelineModels {
   const DitNetwork& high_net() const { return high_gpu ? *high_gpu : *high; }
   const DitNetwork* low_net() const { return low_gpu ? low_gpu.get() : low.get(); }
   std::unique_ptr<UMT5Encoder> text_encoder;
-  std::unique_ptr<WanVae> vae;
+  std::unique_ptr<WanVae> vae;                        // also gives the VAE config when vae_gpu runs it
+  std::unique_ptr<UMT5EncoderCuda> text_encoder_gpu;  // used instead of text_encoder when present
+  std::unique_ptr<WanVaeCuda> vae_gpu;                // used instead of vae (encode and decode) when present
 };
 
 struct GenerateParams {
