@@ -54,7 +54,7 @@ describe("worker", () => {
     expect(stages).toContain("encode-video");
     const succeeded = h.eventsOf(job.id, "succeeded")[0]!;
     expect(succeeded.type === "succeeded" && succeeded.urls.video).toBe(`http://tw.test/files/${keys.video}`);
-    expect(await h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0, dead: 0 });
+    await expect.poll(() => h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0, dead: 0 });
 
     // Every log line about the job carries its id.
     const jobLines = h.logs.filter((l) => JSON.stringify(l).includes(job.id) || /job|model/.test(String(l.msg)));
@@ -130,7 +130,7 @@ describe("worker", () => {
     expect((await h.store.getRecord(job.id))!.status).toBe("cancelled");
     expect(h.eventsOf(job.id, "started")).toHaveLength(0);
     expect(await h.store.exists(artifactKeys(job.id).video)).toBe(false);
-    expect(await h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0 });
+    await expect.poll(() => h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0 });
   });
 
   it("a running job stops when cancelled; the worker goes on with the next job", async () => {
@@ -170,7 +170,7 @@ describe("worker", () => {
 
     const good = await h.submit({ prompt: "after the failure" });
     expect((await h.waitFor(good.id, ["succeeded", "failed"])).status).toBe("succeeded");
-    expect(await h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0, dead: 0 });
+    await expect.poll(() => h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0, dead: 0 });
   });
 
   it("an image-to-video job reads its stored image and gets the engine's verdict (the demo model is T2V only)", async () => {
