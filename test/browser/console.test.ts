@@ -118,4 +118,33 @@ describe("web console", () => {
     await expect.poll(() => page.locator("#form-status").textContent()).toMatch(/prompt is empty/);
     expect(await page.locator("#form-status").getAttribute("class")).toBe("error");
   });
+
+  it("uploads a start image for image-to-video and shows the engine's answer; Retry queues it again", async () => {
+    const png = path.join(tmp, "start.png");
+    await sharp({ create: { width: 96, height: 64, channels: 3, background: "#cc6633" } }).png().toFile(png);
+    await page.getByLabel("Image to video").check();
+    await page.getByLabel("Prompt").fill("the sunset starts to move");
+    await page.getByLabel(/Start image/).setInputFiles(png);
+    await page.getByRole("button", { name: "Generate" }).click();
+    const job = page.locator("#jobs > li", { hasText: "the sunset starts to move" });
+    // The demo model is text-to-video only: the job fails with the engine's reason, shown as an alert.
+    await expect.poll(() => job.locator(".status").textContent(), { timeout: 60_000 }).toBe("failed");
+    expect(await job.getByRole("alert").textContent()).toMatch(/text-to-video model/);
+    const before = await page.locator("#jobs > li").count();
+    await job.getByRole("button", { name: "Retry" }).click();
+    await expect.poll(() => page.locator("#jobs > li").count()).toBe(before + 1);
+    await page.getByLabel("Text to video").check();
+  }, 90_000);
+
+  it("cancels a running job from its Cancel button", async () => {
+    await page.getByLabel("Prompt").fill("a long one to cancel");
+    await page.getByLabel("Frames (4k+1)").fill("81");
+    await page.getByLabel("Steps").fill("4");
+    await page.getByRole("button", { name: "Generate" }).click();
+    const job = page.locator("#jobs > li", { hasText: "a long one to cancel" });
+    await expect.poll(() => job.locator(".status").textContent(), { timeout: 60_000 }).toBe("running");
+    await job.getByRole("button", { name: "Cancel" }).click();
+    await expect.poll(() => job.locator(".status").textContent(), { timeout: 60_000 }).toBe("cancelled");
+    expect(await job.locator("video").count()).toBe(0);
+  }, 90_000);
 });
