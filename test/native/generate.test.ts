@@ -43,9 +43,13 @@ describe("generate on the demo model", () => {
     expect(Buffer.from(a.frames).equals(Buffer.from(c.frames))).toBe(false);
   });
 
-  it("renders the demo at a fraction of the named resolution", async () => {
-    const v = await t2v.generate({ prompt: "waves", frames: 5, resolution: "480p", aspectRatio: "9:16", steps: 1 });
-    expect([v.width, v.height]).toEqual([64, 112]);
+  it("renders the demo at a fraction of the named resolution, with the job defaults (sagesla, top-k 0.1)", async () => {
+    // 9:16 at 1/8 scale is 64×112: 2×(8×4×7)… far fewer key blocks than 1/top-k, so every block is
+    // attended rather than none (effective_topk).
+    for (const attention of ["sagesla", "sla"] as const) {
+      const v = await t2v.generate({ prompt: "waves", frames: 5, resolution: "480p", aspectRatio: "9:16", steps: 1, attention, topk: 0.1 });
+      expect([v.width, v.height]).toEqual([64, 112]);
+    }
   });
 
   it("cancels, and rejects bad options naming them", async () => {

@@ -116,6 +116,11 @@ WanDitConfig named_dit_config(const std::string& model) {
   return c;
 }
 
+float effective_topk(int64_t L, int blk_k, float topk) {
+  const int64_t blocks = (L + blk_k - 1) / blk_k;
+  return int64_t(double(topk) * double(blocks)) < 1 ? 1.0f : topk;
+}
+
 AttentionKind parse_attention_kind(const std::string& s) {
   if (s == "original") return AttentionKind::Original;
   if (s == "sla") return AttentionKind::Sla;
@@ -229,6 +234,7 @@ void WanDit::block_forward(const DitBlock& blk, Tensor& x, const Tensor& ctx, co
     // Block sizes change which keys are attended (facts §4.1); defaults follow the SM90 kernels.
     sp.blk_q = attn.blk_q ? attn.blk_q : (sp.quantized ? 64 : 128);
     sp.blk_k = attn.blk_k ? attn.blk_k : (sp.quantized ? 128 : 64);
+    sp.topk = effective_topk(L, sp.blk_k, sp.topk);
     ops::sparse_linear_attention(sp);
   }
   run_linear(blk.self_o, o.t(), y.t());

@@ -33,6 +33,11 @@ WanDitConfig named_dit_config(const std::string& model);
 enum class AttentionKind { Original, Sla, SageSla };
 AttentionKind parse_attention_kind(const std::string& s);
 
+// Top-k ratio actually used for a sequence of L tokens: when the ratio would select no key block
+// (short sequences such as the demo model's; TurboDiffusion leaves that case undefined), every
+// block is attended instead.
+float effective_topk(int64_t L, int blk_k, float topk);
+
 struct AttentionOptions {
   AttentionKind kind = AttentionKind::Original;
   float topk = 0.1f;

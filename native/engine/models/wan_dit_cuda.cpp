@@ -289,6 +289,7 @@ void WanDitCuda::forward(const Tensor& x, const Tensor& cond, const double* time
         sp.quantized = attn.kind == AttentionKind::SageSla;
         sp.blk_q = attn.blk_q ? attn.blk_q : (sp.quantized ? 64 : 128);
         sp.blk_k = attn.blk_k ? attn.blk_k : (sp.quantized ? 128 : 64);
+        sp.topk = effective_topk(L, sp.blk_k, sp.topk);
         ops::sparse_linear_attention(sp);
       }
       m.linear(blk.so, O, Y);
