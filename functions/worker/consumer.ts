@@ -44,6 +44,8 @@ export interface ConsumerEvents {
   message_processed: [ReceivedMessage, Disposition];
   error: [Error, ReceivedMessage | undefined];
   empty: [];
+  /** The loop is alive: a receive answered, or a lease heartbeat went through (health checks). */
+  alive: [];
   stopped: [];
 }
 
@@ -152,6 +154,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       this.emit("error", err as Error, undefined);
       return this.opts.errorDelayMs ?? 1000;
     }
+    this.emit("alive");
     const message = messages[0];
     if (!message) {
       this.emit("empty");
@@ -175,7 +178,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.emit("message_received", message);
     const heartbeat = setInterval(() => {
       this.opts.queue.extendVisibility(message.receipt, this.visibilityTimeoutS).then(
-        () => log.debug("lease extended"),
+        () => {
+          log.debug("lease extended");
+          this.emit("alive");
+        },
         (err) => {
           if (err instanceof LeaseLostError) {
             log.warn("lease lost: another worker may take this job; stopping it");

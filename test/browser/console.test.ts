@@ -68,7 +68,6 @@ describe("web console", () => {
     await page.getByLabel("Frames (4k+1)").fill("5");
     await page.getByLabel("Steps").fill("1");
     await page.getByLabel("Seed (blank for random)").fill("7");
-    await page.getByLabel("Attention").selectOption("original");
     await page.getByRole("button", { name: "Generate" }).press("Enter");
 
     await expect.poll(() => page.locator("#form-status").textContent(), { timeout: 10_000 }).toMatch(/Queued/);

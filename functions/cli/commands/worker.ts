@@ -7,6 +7,8 @@ import { ecsTaskProtection } from "../../cloud/ecs-protection.js";
 import { num, parseFlags, validate, type Command } from "../command.js";
 import { combineEvents, openCore, platformNotifier, workerFor } from "../stack.js";
 import { onShutdown } from "../shutdown.js";
+import { heartbeatFile } from "../heartbeat-file.js";
+import path from "node:path";
 
 const usage = `usage: turbowan worker [flags]
 
@@ -62,10 +64,14 @@ export const worker: Command = {
     const protection = ecsTaskProtection({ warn: (m) => log.warn(m) });
     w.consumer.on("message_received", () => void protection.acquire());
     w.consumer.on("message_processed", () => void protection.release());
+    // The container's health check reads this file's age (container/healthcheck.sh).
+    const beat = heartbeatFile(path.join(config.dataDir, "worker.heartbeat"), log);
+    w.consumer.on("alive", beat.touch);
     w.start();
     log.info({ models: config.models, queue: config.queue.driver, store: config.store.driver }, "worker started");
     await onShutdown(log);
     await w.stop({ graceMs: flags.grace * 1000 });
+    beat.stop();
     await notifier?.idle();
     await protection.release();
     await core.close();

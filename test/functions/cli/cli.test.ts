@@ -101,7 +101,7 @@ describe("turbowan as a process", () => {
 
   it("generate writes a playable mp4 with the demo model", async () => {
     const out = path.join(tmp, "fox.mp4");
-    const { stdout, stderr } = await run(process.execPath, [BIN, "generate", "-o", out, "--frames", "5", "--steps", "1", "--seed", "3", "--attention", "original", "a red fox in snow"], {
+    const { stdout, stderr } = await run(process.execPath, [BIN, "generate", "-o", out, "--frames", "5", "--steps", "1", "--seed", "3", "a red fox in snow"], {
       env: env(),
       cwd: tmp,
     });

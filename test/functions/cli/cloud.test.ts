@@ -61,7 +61,7 @@ describe("cloud wiring (SQS + S3 on fauxqs)", () => {
     const { job } = await ingress.jobs.submit({
       kind: "t2v",
       prompt: "a paper boat on a river",
-      options: { model: "demo", frames: 5, steps: 1, attention: "original" },
+      options: { model: "demo", frames: 5, steps: 1 },
       replyTo: { platform: "cli" },
       requester: { platform: "cli", id: "test" },
       idempotencyKey: "cloud-1",

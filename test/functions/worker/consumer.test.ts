@@ -120,6 +120,21 @@ describe("Consumer", () => {
     expect((await queue.stats()).delayed).toBe(1);
   });
 
+  it("reports it is alive on every answered poll and every lease heartbeat", async () => {
+    let alive = 0;
+    const c = consumer(async () => {
+      await sleep(800);
+      return { action: "ack" };
+    });
+    c.on("alive", () => alive++);
+    c.start();
+    await expect.poll(() => alive).toBeGreaterThan(1); // empty polls
+    const before = alive;
+    await queue.send({ jobId: "j", model: "demo" });
+    await expect.poll(() => c.current?.body.jobId).toBe("j");
+    await expect.poll(() => alive - before, { timeout: 3000 }).toBeGreaterThanOrEqual(3); // receive + heartbeats
+  });
+
   it("serves only its models", async () => {
     const seen: string[] = [];
     const c = consumer(

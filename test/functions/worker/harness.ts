@@ -15,7 +15,7 @@ import { createWorker, type Worker, type WorkerOptions } from "../../../function
 
 
 /** Small enough to run in about a second on a laptop CPU with the demo model. */
-export const TINY = { model: "demo", frames: 5, steps: 1, resolution: "480p", aspectRatio: "16:9", attention: "original" } as const;
+export const TINY = { model: "demo", frames: 5, steps: 1, resolution: "480p", aspectRatio: "16:9" } as const;
 
 export interface Harness {
   dir: string;

@@ -1,5 +1,6 @@
 // The worker as a real process (`turbowan worker`): killed mid-job, and stopped with SIGTERM.
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { artifactKeys } from "../../../functions/worker/job-runner.js";
@@ -112,12 +113,16 @@ describe("worker process", () => {
     const job = await h.submit({ options: { frames: 9, steps: 2 } });
     const child = spawnWorker(["--grace", "60"]);
     await h.waitFor(job.id, ["running"], 60_000);
+    // The health check's file (container/healthcheck.sh) is fresh while the loop runs.
+    const beat = path.join(h.dataDir, "worker.heartbeat");
+    expect(Date.now() - statSync(beat).mtimeMs).toBeLessThan(30_000);
     child.proc.kill("SIGTERM");
     const { code } = await within(child.exited, 60_000, "worker shutdown");
     expect(code).toBe(0);
     const done = (await h.store.getRecord(job.id))!;
     expect(done.status).toBe("succeeded");
     expect(done.attempts).toBe(1);
+    expect(existsSync(beat)).toBe(false);
     expect(await h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0 });
   });
 });
