@@ -90,9 +90,10 @@ void expect_equal(const std::string& file, const char* field, int64_t expected, 
                 std::to_string(expected) + " (wrong checkpoint for this model?)");
 }
 
-// Sinusoidal timestep embedding of the official code: float64, cos first then sin.
-void timestep_embedding(double t, int64_t freq_dim, float* out) {
-  int64_t half = freq_dim / 2;
+}  // namespace
+
+void dit_timestep_embedding(double t, int64_t freq_dim, float* out) {
+  const int64_t half = freq_dim / 2;
   for (int64_t j = 0; j < half; ++j) {
     double w = std::pow(10000.0, -double(j) / double(half));
     out[j] = float(std::cos(t * w));
@@ -100,7 +101,35 @@ void timestep_embedding(double t, int64_t freq_dim, float* out) {
   }
 }
 
-}  // namespace
+void dit_patchify(const Tensor& x, const Tensor& cond, int64_t b, float* tokens) {
+  const int64_t C = x.shape[1], cc = cond.empty() ? 0 : cond.shape[1], Cin = C + cc;
+  const int64_t T = x.shape[2], H = x.shape[3], W = x.shape[4], Hp = H / 2, Wp = W / 2;
+  const float* xb = x.ptr<float>() + b * C * T * H * W;
+  const float* cb = cc ? cond.ptr<float>() + b * cc * T * H * W : nullptr;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t hp = 0; hp < Hp; ++hp)
+      for (int64_t wp = 0; wp < Wp; ++wp) {
+        float* row = tokens + ((t * Hp + hp) * Wp + wp) * Cin * 4;
+        for (int64_t c = 0; c < Cin; ++c) {
+          const float* src = c < C ? xb + c * T * H * W : cb + (c - C) * T * H * W;
+          for (int64_t kh = 0; kh < 2; ++kh)
+            for (int64_t kw = 0; kw < 2; ++kw) row[c * 4 + kh * 2 + kw] = src[(t * H + 2 * hp + kh) * W + 2 * wp + kw];
+        }
+      }
+}
+
+void dit_unpatchify(const float* tokens, int64_t b, Tensor& out) {
+  const int64_t O = out.shape[1], T = out.shape[2], H = out.shape[3], W = out.shape[4], Hp = H / 2, Wp = W / 2;
+  float* ob = out.ptr<float>() + b * O * T * H * W;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t hp = 0; hp < Hp; ++hp)
+      for (int64_t wp = 0; wp < Wp; ++wp) {
+        const float* row = tokens + ((t * Hp + hp) * Wp + wp) * O * 4;
+        for (int64_t kh = 0; kh < 2; ++kh)
+          for (int64_t kw = 0; kw < 2; ++kw)
+            for (int64_t d = 0; d < O; ++d) ob[((d * T + t) * H + 2 * hp + kh) * W + 2 * wp + kw] = row[(kh * 2 + kw) * O + d];
+      }
+}
 
 WanDitConfig named_dit_config(const std::string& model) {
   WanDitConfig c;
@@ -279,13 +308,13 @@ void WanDit::forward(const Tensor& x, const Tensor& cond, const double* timestep
   check_shape(out, {B, cfg_.out_dim, T, H, W}, op, "output");
   check(x.contiguous() && context.contiguous() && out.contiguous() && (cc == 0 || cond.contiguous()), op,
         "tensors must be contiguous");
-  const int64_t Hp = H / 2, Wp = W / 2, L = T * Hp * Wp, Cin = cfg_.in_dim, C = x.shape[1];
+  const int64_t Hp = H / 2, Wp = W / 2, L = T * Hp * Wp, Cin = cfg_.in_dim;
   const int64_t Lc = cfg_.text_len;
 
   for (int64_t b = 0; b < B; ++b) {
     // ---- time embedding: e = MLP(sinusoid(t)) [D]; e0 = time_projection(SiLU(e)) [6D]
     HostTensor sinus = host({1, cfg_.freq_dim}), e = host({1, D}), tmp = host({1, D}), e0 = host({1, 6 * D});
-    timestep_embedding(timesteps[b], cfg_.freq_dim, sinus.f32());
+    dit_timestep_embedding(timesteps[b], cfg_.freq_dim, sinus.f32());
     run_linear(time0_, sinus.t(), tmp.t());
     ops::activation({tmp.t(), tmp.t(), ops::Activation::Silu});
     run_linear(time2_, tmp.t(), e.t());
@@ -301,19 +330,7 @@ void WanDit::forward(const Tensor& x, const Tensor& cond, const double* timestep
 
     // ---- patchify: token n = (t, hp, wp); features (c, kh, kw) → c·4 + kh·2 + kw
     HostTensor patches = host({L, Cin * 4});
-    const float* xb = x.ptr<float>() + b * C * T * H * W;
-    const float* cb = cc ? cond.ptr<float>() + b * cc * T * H * W : nullptr;
-    float* pp = patches.f32();
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t hp = 0; hp < Hp; ++hp)
-        for (int64_t wp = 0; wp < Wp; ++wp) {
-          float* row = pp + ((t * Hp + hp) * Wp + wp) * Cin * 4;
-          for (int64_t c = 0; c < Cin; ++c) {
-            const float* src = c < C ? xb + c * T * H * W : cb + (c - C) * T * H * W;
-            for (int64_t kh = 0; kh < 2; ++kh)
-              for (int64_t kw = 0; kw < 2; ++kw) row[c * 4 + kh * 2 + kw] = src[(t * H + 2 * hp + kh) * W + 2 * wp + kw];
-          }
-        }
+    dit_patchify(x, cond, b, patches.f32());
     HostTensor hx = host({L, D});
     ops::linear({patches.t(), patch_w_, patch_b_, hx.t()});
 
@@ -329,18 +346,7 @@ void WanDit::forward(const Tensor& x, const Tensor& cond, const double* timestep
     run_linear(head_, hn.t(), ho.t());
 
     // ---- unpatchify: features ordered (kh, kw, d) → (kh·2 + kw)·out + d
-    const int64_t O = cfg_.out_dim;
-    float* ob = out.ptr<float>() + b * O * T * H * W;
-    const float* hp_ = ho.f32();
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t hp = 0; hp < Hp; ++hp)
-        for (int64_t wp = 0; wp < Wp; ++wp) {
-          const float* row = hp_ + ((t * Hp + hp) * Wp + wp) * O * 4;
-          for (int64_t kh = 0; kh < 2; ++kh)
-            for (int64_t kw = 0; kw < 2; ++kw)
-              for (int64_t d = 0; d < O; ++d)
-                ob[((d * T + t) * H + 2 * hp + kh) * W + 2 * wp + kw] = row[(kh * 2 + kw) * O + d];
-        }
+    dit_unpatchify(ho.f32(), b, out);
   }
 }
 

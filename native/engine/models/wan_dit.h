@@ -27,6 +27,14 @@ struct WanDitConfig {
   int64_t head_dim() const { return dim / num_heads; }
 };
 
+// Shared by the CPU and GPU forwards (host-side, the latents are small):
+// sample b of x [B,C,T,H,W] (+ cond [B,cc,T,H,W]) → tokens [T·H/2·W/2, (C+cc)·4], features (c, kh, kw);
+void dit_patchify(const Tensor& x, const Tensor& cond, int64_t b, float* tokens);
+// tokens [L, out·4] with features (kh, kw, c) → sample b of out [B, out, T, H, W];
+void dit_unpatchify(const float* tokens, int64_t b, Tensor& out);
+// the official float64 sinusoidal timestep embedding, cos first then sin → out[freq_dim].
+void dit_timestep_embedding(double t, int64_t freq_dim, float* out);
+
 // Configs of the named models; throws listing the known names.
 WanDitConfig named_dit_config(const std::string& model);
 

@@ -231,14 +231,7 @@ void WanDitCuda::forward(const Tensor& x, const Tensor& cond, const double* time
     m.prepare_context(context.slice0(b, b + 1));
     // ---- time embedding on the GPU (bf16 linears) → per-block modulation m = table + e0 in fp32
     std::vector<float> sinus(size_t(cfg.freq_dim));
-    {
-      const int64_t half = cfg.freq_dim / 2;
-      for (int64_t j = 0; j < half; ++j) {
-        double w = std::pow(10000.0, -double(j) / double(half));
-        sinus[size_t(j)] = float(std::cos(timesteps[b] * w));
-        sinus[size_t(half + j)] = float(std::sin(timesteps[b] * w));
-      }
-    }
+    dit_timestep_embedding(timesteps[b], cfg.freq_dim, sinus.data());
     DeviceBuffer s_dev = cuda::to_device(sinus, DType::BF16), t1(size_t(D) * 2), ebf(size_t(D) * 2), t2(size_t(D) * 2);  // tiny
     m.linear(m.time0, s_dev.view(DType::BF16, {1, cfg.freq_dim}), t1.view(DType::BF16, {1, D}));
     ops::activation({t1.view(DType::BF16, {1, D}), t1.view(DType::BF16, {1, D}), ops::Activation::Silu});
@@ -248,18 +241,7 @@ void WanDitCuda::forward(const Tensor& x, const Tensor& cond, const double* time
 
     // ---- patchify on the host (the latents are small), patch embedding on the GPU
     std::vector<float> patches(size_t(L * Cin * 4));
-    const float* xb = x.ptr<float>() + b * C * T * H * W;
-    const float* cb = cc ? cond.ptr<float>() + b * cc * T * H * W : nullptr;
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t hp = 0; hp < Hp; ++hp)
-        for (int64_t wp = 0; wp < Wp; ++wp) {
-          float* row = patches.data() + ((t * Hp + hp) * Wp + wp) * Cin * 4;
-          for (int64_t c = 0; c < Cin; ++c) {
-            const float* src = c < C ? xb + c * T * H * W : cb + (c - C) * T * H * W;
-            for (int64_t kh = 0; kh < 2; ++kh)
-              for (int64_t kw = 0; kw < 2; ++kw) row[c * 4 + kh * 2 + kw] = src[(t * H + 2 * hp + kh) * W + 2 * wp + kw];
-          }
-        }
+    dit_patchify(x, cond, b, patches.data());
     DeviceBuffer p_dev = cuda::to_device(patches, DType::BF16);
     m.linear(m.patch, p_dev.view(DType::BF16, {L, Cin * 4}), X);
 
@@ -321,17 +303,7 @@ void WanDitCuda::forward(const Tensor& x, const Tensor& cond, const double* time
     m.linear(m.head, A, HO);
     std::vector<float> hout = cuda::to_host_f32(HO);
 
-    const int64_t Od = cfg.out_dim;
-    float* ob = out.ptr<float>() + b * Od * T * H * W;
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t hp = 0; hp < Hp; ++hp)
-        for (int64_t wp = 0; wp < Wp; ++wp) {
-          const float* row = hout.data() + ((t * Hp + hp) * Wp + wp) * O4;
-          for (int64_t kh = 0; kh < 2; ++kh)
-            for (int64_t kw = 0; kw < 2; ++kw)
-              for (int64_t dd = 0; dd < Od; ++dd)
-                ob[((dd * T + t) * H + 2 * hp + kh) * W + 2 * wp + kw] = row[(kh * 2 + kw) * Od + dd];
-        }
+    dit_unpatchify(hout.data(), b, out);
   }
 }
 
