@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../functions/config.js";
 import { startLocalStack, type LocalStack } from "../../functions/cli/stack.js";
 import { silentLogger } from "../../functions/log.js";
+import { createVideoEncoder } from "../../functions/worker/encoder.js";
+import { createWorker } from "../../functions/worker/worker.js";
 
 const CHROMIUM_ARGS = [
   "--headless",
@@ -145,5 +147,42 @@ describe("web console", () => {
     await job.getByRole("button", { name: "Cancel" }).click();
     await expect.poll(() => job.locator(".status").textContent(), { timeout: 60_000 }).toBe("cancelled");
     expect(await job.locator("video").count()).toBe(0);
+  }, 90_000);
+});
+
+describe("web console with the worker in another process", () => {
+  it("follows the job by reading the list when no events come", async () => {
+    const dir = path.join(tmp, "split");
+    const config = loadConfig({ TURBOWAN_DATA_DIR: path.join(dir, "data"), TURBOWAN_MODELS_DIR: path.join(tmp, "models"), TURBOWAN_PORT: "0", TURBOWAN_BACKEND: "cpu" });
+    const ingressOnly = await startLocalStack(config, { log: silentLogger, worker: false });
+    // A worker on the same queue and store whose events go nowhere this console can hear.
+    const elsewhere = createWorker({
+      queue: ingressOnly.core.queue,
+      store: ingressOnly.core.store,
+      events: { emit: async () => undefined },
+      encoder: createVideoEncoder(),
+      models: ["demo"],
+      modelsDir: path.join(tmp, "models"),
+      backend: "cpu",
+      waitSeconds: 0.5,
+    });
+    elsewhere.start();
+    const p = await context.newPage();
+    try {
+      await p.goto(ingressOnly.url);
+      await expect.poll(() => p.locator("#model option").count()).toBeGreaterThan(0);
+      await p.getByLabel("Prompt").fill("heard by polling");
+      await p.locator("details summary").click();
+      await p.getByLabel("Frames (4k+1)").fill("5");
+      await p.getByLabel("Steps").fill("1");
+      await p.getByRole("button", { name: "Generate" }).click();
+      const job = p.locator("#jobs > li", { hasText: "heard by polling" });
+      await expect.poll(() => job.locator(".status").textContent(), { timeout: 60_000 }).toBe("succeeded");
+      expect(await job.locator("video").count()).toBe(1);
+    } finally {
+      await p.close();
+      await elsewhere.stop({ graceMs: 0 });
+      await ingressOnly.close();
+    }
   }, 90_000);
 });

@@ -83,10 +83,21 @@ form.addEventListener("submit", async (ev) => {
   }
 });
 
+let lastEventAt = 0;
+
 function listen() {
   const source = new EventSource("/api/events");
+  // Workers in another process (serve --no-worker + turbowan worker) send no events here: while a
+  // job is active and the stream is quiet, read the list instead.
+  setInterval(async () => {
+    const active = [...jobs.values()].some((j) => j.status === "queued" || j.status === "running");
+    if (!active || Date.now() - lastEventAt < 3000) return;
+    const { jobs: current } = await api("/api/jobs").catch(() => ({ jobs: [] }));
+    for (const job of current.reverse()) upsert(job);
+  }, 3000);
   for (const type of ["queued", "started", "progress", "succeeded", "failed", "cancelled"]) {
     source.addEventListener(type, (e) => {
+      lastEventAt = Date.now();
       const event = JSON.parse(e.data);
       const before = jobs.get(event.job.id)?.status;
       upsert(event.job);
