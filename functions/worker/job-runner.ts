@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { GenerateRequest, GeneratedVideo, Progress } from "../../native/src/types.js";
+import { JOB_ID } from "../jobs/ids.js";
 import type { JobArtifacts, JobEvents, JobProgress, JobRecord } from "../jobs/model.js";
 import {
   announceSucceeded,
@@ -76,8 +77,13 @@ export function createJobRunner(opts: JobRunnerOptions) {
   const maxReceives = opts.maxReceives ?? MAX_RECEIVES;
 
   return async function runJob(message: ReceivedMessage, hctx: HandlerContext): Promise<Disposition> {
-    const jobId = message.body.jobId;
+    const jobId = message.body?.jobId;
     const log = opts.log.child({ jobId, messageId: message.id, receiveCount: message.receiveCount });
+    if (typeof jobId !== "string" || !JOB_ID.test(jobId)) {
+      // Not ours (a stray or hand-made message): retrying cannot help.
+      log.error({ body: message.body }, "message without a valid job id; dropping it");
+      return { action: "ack" };
+    }
     const record = await opts.store.getRecord(jobId);
     if (!record) {
       log.error(new JobNotFoundError(jobId).message);

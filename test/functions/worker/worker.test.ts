@@ -204,6 +204,17 @@ describe("worker", () => {
     expect(failed.type === "failed" && [failed.error, failed.retryable]).toEqual(["Saving the result failed: ServiceUnavailable: slow down", true]);
   });
 
+  it("drops a message that names no valid job and goes on", async () => {
+    await h.queue.send({ jobId: "../../etc/passwd", model: "demo" });
+    await h.queue.send({ jobId: "01zzzzzzzzzzzzzzzzzzzzzzzz", model: "demo" }); // well-formed, no record
+    const w = h.worker();
+    w.start();
+    const job = await h.submit();
+    expect((await h.waitFor(job.id, ["succeeded", "failed"])).status).toBe("succeeded");
+    await expect.poll(() => h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(h.logs.some((l) => l.msg === "message without a valid job id; dropping it")).toBe(true);
+  });
+
   it("missing weights fail the job with what to do about it", async () => {
     const w = h.worker({ models: ["wan2.1-t2v-14b"] });
     w.start();
