@@ -2,7 +2,9 @@
 
 #include "convert.h"
 #include "promise_worker.h"
+#include "models/umt5_cuda.h"
 #include "models/wan_dit_cuda.h"
+#include "models/wan_vae_cuda.h"
 #include "sampler/rcm.h"
 
 namespace tw::addon {
@@ -116,6 +118,7 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
   engine::WanDitConfig expect = config_from(opts, &has_expect);
   int64_t text_len = expect.text_len;
   const std::string backend = get_or<std::string>(opts, "backend", "auto");
+  const bool text_encoder_on_cpu = get_or<bool>(opts, "textEncoderOnCpu", false);
   if (backend != "auto" && backend != "cpu" && backend != "cuda")
     throw Napi::TypeError::New(env, "backend must be auto, cpu or cuda, got " + backend);
   return PromiseWorker<std::shared_ptr<engine::PipelineModels>>::start(
@@ -129,6 +132,9 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
         if (backend == "cuda" || (backend == "auto" && engine::cuda_available())) {
           m->high_gpu = engine::WanDitCuda::create(*m->high);
           if (m->low) m->low_gpu = engine::WanDitCuda::create(*m->low);
+          // The CPU copies stay mapped (no second host copy) for configs and as the CPU path.
+          if (!t5.empty() && !text_encoder_on_cpu) m->text_encoder_gpu = engine::UMT5EncoderCuda::load(t5.front());
+          if (!vae.empty()) m->vae_gpu = engine::WanVaeCuda::load(vae.front());
         }
         return m;
       },
@@ -142,6 +148,8 @@ Napi::Value EngineWrap::config(const Napi::CallbackInfo& info) {
   auto m = models_or_throw(info.Env());
   Napi::Object o = config_to_js(info.Env(), *m->high);
   o.Set("backend", m->high_gpu ? "cuda" : "cpu");
+  o.Set("textEncoderBackend", m->text_encoder_gpu ? "cuda" : (m->text_encoder ? "cpu" : "none"));
+  o.Set("vaeBackend", m->vae_gpu ? "cuda" : (m->vae ? "cpu" : "none"));
   return o;
 }
 

@@ -282,6 +282,7 @@ export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
       textEncoder: opts.checkpoints.textEncoder,
       vae: opts.checkpoints.vae,
       backend: opts.backend ?? "auto",
+      textEncoderOnCpu: opts.textEncoderOnCpu ?? false,
     });
     return new Pipeline(engine, opts.model ?? "custom", tokenizer, opts.promptCacheSize);
   } catch (err) {
