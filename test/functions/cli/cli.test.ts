@@ -112,6 +112,16 @@ describe("turbowan as a process", () => {
     expect(bytes.subarray(4, 8).toString("latin1")).toBe("ftyp");
   }, 120_000);
 
+  it("generate draws a progress bar on a terminal", async () => {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    const out = path.join(tmp, "tty.mp4");
+    const cmd = [process.execPath, BIN, "generate", "-o", out, "--frames", "9", "--steps", "2", "'a fox on a tty'"].join(" ");
+    const { stdout } = await run("script", ["-qec", cmd, "/dev/null"], { env: env(), cwd: tmp });
+    expect(stdout).toContain("\r\x1b[2K[");
+    expect(stdout).toMatch(/\[#+\] denoising 2\/2/);
+    expect(stdout).toMatch(/wrote .*tty\.mp4 \(9 frames/);
+  }, 120_000);
+
   it("serve starts the console, answers /healthz and the console page, and stops on SIGTERM", async () => {
     const proc = spawn(process.execPath, [BIN, "serve", "--port", "0"], {
       env: { ...env(), TURBOWAN_DATA_DIR: path.join(tmp, "serve-data") },
