@@ -9,11 +9,20 @@
 // (a table built per call) and every output column one base offset col(n) (computed once per thread).
 // The B tile is stored n-major (k contiguous) so each thread packs its 16 gathered k values into two
 // 16-byte shared stores and ldmatrix (non-transposed) yields the B fragments directly.
+// Two B-operand paths:
+//  - channels-last (Cin % 32 == 0: every Wan width): the padded input is written as [Tp, Hp, Wp, Cin] and
+//    the weights as [Cout, taps, Cin], so a 32-tap slice of K is 32 contiguous channels of one tap and
+//    every B row is one 64-byte run: 16-byte cp.async straight into shared memory, 3 stages deep.
+//  - gather (any shape, e.g. the RGB input conv): the channel-first padded input and a per-tap offset
+//    table, 2-byte gathers staged through registers, 2 stages.
+// TW_CONV_GATHER=1 forces the gather path (A/B benchmarks).
 // Shapes and the op contract: kernels/include/tw/ops_conv.h. On CUDA: x, cache, y BF16; w BF16
 // (contiguous); b any float dtype.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "tw/cuda/device.h"
@@ -229,6 +238,230 @@ __global__ void tap_offsets_kernel(int* koff, int K, int Kpad, int kt, int kh, i
   koff[k] = ci * TpHpWp + dt * HpWp + dh * Wp + dw;
 }
 
+
+// ---------------------------------------------------------------- channels-last path
+struct ConvGemmCL {
+  const bf16* xpc;    // padded input, channels last [Tp, Hp, Wp, Cin]
+  const bf16* wr;     // weights [Cout, taps, Cin]
+  AnyFloatPtr b;
+  bf16* y;            // [Cout, N]
+  int Cout, Cin, K, N;
+  int HWo, Wo;
+  int HpWp, Wp, kh, kw, khw;
+  int st, sh, sw;
+};
+
+constexpr int kStages = 3;
+
+__device__ __forceinline__ void cp_async16_ca(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async16_cg(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+template <int MI, int WM>
+constexpr int cl_smem_bytes() { return kStages * (WM * MI * 16 + kBN) * kLd * 2; }
+
+// CTA tile BM × 128 with WM × WN warps; each warp owns (MI·16) × (NI·8) outputs (WN·NI·8 = 128).
+template <int MI, int NI, int WM, int WN, int kMinBlocks>
+__global__ void __launch_bounds__(WM * WN * 32, kMinBlocks) conv_gemm_cl_kernel(const ConvGemmCL a) {
+  constexpr int kWN = WN, kNI = NI;
+  static_assert(WN * NI * 8 == kBN, "the warps must cover the 128 columns of the tile");
+  constexpr int kThreads = WM * kWN * 32;
+  constexpr int BM = WM * MI * 16;
+  constexpr int kBChunks = kBN * kBK / 8, kBPer = kBChunks / kThreads;   // 16-byte chunks per thread
+  constexpr int kAChunks = BM * kBK / 8, kAPer = (kAChunks + kThreads - 1) / kThreads;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* As = reinterpret_cast<bf16*>(smem_raw);                 // [kStages][BM * kLd]
+  bf16* Bs = As + kStages * BM * kLd;                           // [kStages][kBN * kLd]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / kWN, wn = warp % kWN;
+  const int m0 = blockIdx.x * BM;
+  const int n0 = blockIdx.y * kBN;
+
+  // This thread's B chunks: rows (output positions) and 8-channel groups, fixed over K.
+  int pix[kBPer];
+  bool nval[kBPer];
+#pragma unroll
+  for (int i = 0; i < kBPer; ++i) {
+    const int c = tid + i * kThreads, n = n0 + (c >> 2);
+    nval[i] = n < a.N;
+    pix[i] = 0;
+    if (nval[i]) {
+      const int to = n / a.HWo, r = n - to * a.HWo;
+      const int ho = r / a.Wo, wo = r - ho * a.Wo;
+      pix[i] = (to * a.st) * a.HpWp + (ho * a.sh) * a.Wp + wo * a.sw;
+    }
+  }
+  const int nk = a.K / kBK;  // Cin % 32 == 0: whole tiles, each inside one tap
+
+  auto load_tile = [&](int kt, int stage) {
+    const int k0 = kt * kBK;
+    const int tap = k0 / a.Cin, c0 = k0 - tap * a.Cin;
+    const int dt = tap / a.khw, r = tap - dt * a.khw, dh = r / a.kw, dw = r - dh * a.kw;
+    const int tapoff = dt * a.HpWp + dh * a.Wp + dw;
+    bf16* bs = Bs + stage * kBN * kLd;
+#pragma unroll
+    for (int i = 0; i < kBPer; ++i) {
+      const int c = tid + i * kThreads, row = c >> 2, q = c & 3;
+      const bf16* src = a.xpc + size_t(pix[i] + tapoff) * size_t(a.Cin) + c0 + q * 8;
+      cp_async16_ca(bs + row * kLd + q * 8, nval[i] ? src : a.xpc, nval[i]);
+    }
+    bf16* as = As + stage * BM * kLd;
+#pragma unroll
+    for (int i = 0; i < kAPer; ++i) {
+      const int c = tid + i * kThreads;
+      if (c < kAChunks) {
+        const int row = c >> 2, q = c & 3, m = m0 + row;
+        const bool ok = m < a.Cout;
+        cp_async16_cg(as + row * kLd + q * 8, ok ? a.wr + size_t(m) * size_t(a.K) + k0 + q * 8 : a.wr, ok);
+      }
+    }
+  };
+
+  float acc[MI][kNI][4];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < kNI; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < nk) load_tile(s, s);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < nk; ++kt) {
+    cp_async_wait<kStages - 2>();  // tile kt has landed (this thread's copies) ...
+    __syncthreads();               // ... everyone's, and everyone is done with the stage refilled next
+    const int nxt = kt + kStages - 1;
+    if (nxt < nk) load_tile(nxt, nxt % kStages);
+    cp_async_commit();
+    const int cur = kt % kStages;
+    const bf16* as = As + cur * BM * kLd;
+    const bf16* bs = Bs + cur * kBN * kLd;
+#pragma unroll
+    for (int kk = 0; kk < kBK; kk += 16) {
+      uint32_t af[MI][4], bfr[kNI][2];
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        const int row = wm * MI * 16 + mi * 16 + (lane & 15);
+        ldmatrix_x4(af[mi], as + row * kLd + kk + (lane >> 4) * 8);
+      }
+#pragma unroll
+      for (int nj = 0; nj < kNI / 2; ++nj) {
+        uint32_t r[4];
+        const int nrow = wn * kNI * 8 + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
+        ldmatrix_x4(r, bs + nrow * kLd + kk + ((lane >> 3) & 1) * 8);
+        bfr[2 * nj][0] = r[0]; bfr[2 * nj][1] = r[1];
+        bfr[2 * nj + 1][0] = r[2]; bfr[2 * nj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < kNI; ++ni) mma_bf16(acc[mi][ni], af[mi], bfr[ni][0], bfr[ni][1]);
+    }
+  }
+  cp_async_wait<0>();
+
+  const bool pairs = (a.N & 1) == 0;
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int m = m0 + wm * MI * 16 + mi * 16 + (lane >> 2) + h * 8;
+      if (m >= a.Cout) continue;
+      const float bias = a.b.load(m, 0.f);
+      bf16* yrow = a.y + size_t(m) * size_t(a.N);
+#pragma unroll
+      for (int ni = 0; ni < kNI; ++ni) {
+        const int n = n0 + wn * kNI * 8 + ni * 8 + (lane & 3) * 2;
+        const float v0 = acc[mi][ni][2 * h] + bias, v1 = acc[mi][ni][2 * h + 1] + bias;
+        if (pairs && n + 1 < a.N) {
+          *reinterpret_cast<__nv_bfloat162*>(yrow + n) = __floats2bfloat162_rn(v0, v1);
+        } else {
+          if (n < a.N) yrow[n] = __float2bfloat16_rn(v0);
+          if (n + 1 < a.N) yrow[n + 1] = __float2bfloat16_rn(v1);
+        }
+      }
+    }
+  }
+}
+
+// xpc[tp, hp, wp, ci] = [zeros(pad_t) | cache | x][ci, tp][hp − top, wp − left] (0 outside), through a
+// 32×32 shared tile (coalesced reads along w, writes along ci). grid (Wp/32, Cin/32, Tp·Hp).
+__global__ void pad_channels_last_kernel(const bf16* __restrict__ x, const bf16* __restrict__ cache, bf16* __restrict__ xpc,
+                                         int Cin, int T, int Tc, int H, int W, int pad_t, int Hp, int Wp, int top, int left) {
+  __shared__ bf16 tile[32][34];
+  const int row = blockIdx.z, hp = row % Hp, tp = row / Hp;
+  const int f = tp - pad_t, h = hp - top;
+  const int wp0 = blockIdx.x * 32, ci0 = blockIdx.y * 32;
+  const bool row_ok = f >= 0 && h >= 0 && h < H;
+  const bf16 zero = __float2bfloat16_rn(0.f);
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int ci = ci0 + i, w = wp0 + threadIdx.x - left;
+    bf16 v = zero;
+    if (row_ok && ci < Cin && w >= 0 && w < W)
+      v = f < Tc ? cache[(size_t(ci) * Tc + f) * size_t(H) * W + size_t(h) * W + w]
+                 : x[(size_t(ci) * T + (f - Tc)) * size_t(H) * W + size_t(h) * W + w];
+    tile[i][threadIdx.x] = v;
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int wp = wp0 + i, ci = ci0 + threadIdx.x;
+    if (wp < Wp && ci < Cin) xpc[(size_t(row) * Wp + wp) * Cin + ci] = tile[threadIdx.x][i];
+  }
+}
+
+// wr[co, tap, ci] = w[co, ci, tap]
+__global__ void weights_tap_major_kernel(const bf16* __restrict__ w, bf16* __restrict__ wr, int64_t total, int Cin, int taps) {
+  const int64_t K = int64_t(Cin) * taps;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t co = i / K, r = i - co * K;
+    const int tap = int(r / Cin), ci = int(r - int64_t(tap) * Cin);
+    wr[i] = w[(co * Cin + ci) * taps + tap];
+  }
+}
+
+template <int MI, int NI, int WM, int WN, int kMinBlocks>
+void launch_gemm_cl(const ConvGemmCL& g) {
+  constexpr int BM = WM * MI * 16, kSmem = cl_smem_bytes<MI, WM>();
+  static bool attr = [] {
+    auto* k = conv_gemm_cl_kernel<MI, NI, WM, WN, kMinBlocks>;
+    TW_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    TW_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, int(cudaSharedmemCarveoutMaxShared)));
+    return true;
+  }();
+  (void)attr;
+  const dim3 grid(unsigned((g.Cout + BM - 1) / BM), unsigned((g.N + kBN - 1) / kBN));
+  conv_gemm_cl_kernel<MI, NI, WM, WN, kMinBlocks><<<grid, WM * WN * 32, kSmem, stream()>>>(g);
+  TW_CUDA_CHECK_LAUNCH(conv_gemm_cl_kernel);
+}
+
+// TW_CONV_TILE=wide: 4 warps of 48×64 (Cout % 96) or 64×64 (Cout % 128) per CTA instead of 8 warps of
+// 48×32: fewer ldmatrix per mma (benchmarking).
+bool cl_wide() {
+  static const bool v = [] { const char* e = std::getenv("TW_CONV_TILE"); return e && std::string(e) == "wide"; }();
+  return v;
+}
+
+// TW_CONV_MINB=3: register budget for 3 resident CTAs of the 96-row tile instead of 2 (benchmarking).
+int cl_min_blocks() {
+  static const int v = [] { const char* e = std::getenv("TW_CONV_MINB"); return e && e[0] == '3' ? 3 : 2; }();
+  return v;
+}
+
+bool force_gather() {
+  static const bool v = [] { const char* e = std::getenv("TW_CONV_GATHER"); return e && e[0] == '1'; }();
+  return v;
+}
+
 template <int MI, int WM>
 void launch_gemm(const ConvGemm& g) {
   constexpr int BM = WM * MI * 16;
@@ -263,6 +496,41 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
         "input too large for 32-bit offsets; split it into chunks of frames");
   check((N + kBN - 1) / kBN <= 65535, op, "too many output positions for one launch; split it into chunks of frames");
   if (N == 0 || g.Cout == 0) return;
+
+  if (g.Cin % 32 == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0 && !force_gather()) {
+    const int64_t taps = g.kt * g.kh * g.kw;
+    ScratchPlan plan;
+    const size_t off_w = plan.add(size_t(g.Cout * K) * sizeof(bf16));
+    const size_t off_x = plan.add(size_t(xp_elems) * sizeof(bf16));
+    char* base = static_cast<char*>(scratch(plan.total(), 0));
+    bf16* wr = reinterpret_cast<bf16*>(base + off_w);
+    bf16* xpc = reinterpret_cast<bf16*>(base + off_x);
+    const int64_t wtotal = g.Cout * K;
+    weights_tap_major_kernel<<<unsigned(std::min<int64_t>((wtotal + 255) / 256, 65536)), 256, 0, stream()>>>(
+        static_cast<const bf16*>(w.data), wr, wtotal, int(g.Cin), int(taps));
+    TW_CUDA_CHECK_LAUNCH(weights_tap_major_kernel);
+    check(Tp * Hp <= 65535, op, "too many padded rows for one launch; split it into chunks of frames");
+    const dim3 pgrid(unsigned((Wp + 31) / 32), unsigned(g.Cin / 32), unsigned(Tp * Hp)), pblock(32, 8);
+    pad_channels_last_kernel<<<pgrid, pblock, 0, stream()>>>(
+        static_cast<const bf16*>(x.data), cache.empty() ? nullptr : static_cast<const bf16*>(cache.data), xpc, int(g.Cin), int(g.T),
+        int(g.Tc), int(g.H), int(g.W), int(pad_t), int(Hp), int(Wp), int(top), int(left));
+    TW_CUDA_CHECK_LAUNCH(pad_channels_last_kernel);
+    ConvGemmCL a;
+    a.xpc = xpc; a.wr = wr;
+    a.b = AnyFloatPtr::of(b);
+    a.y = static_cast<bf16*>(y.data);
+    a.Cout = int(g.Cout); a.Cin = int(g.Cin); a.K = int(K); a.N = int(N);
+    a.HWo = int(g.Ho * g.Wo); a.Wo = int(g.Wo);
+    a.HpWp = int(Hp * Wp); a.Wp = int(Wp); a.kh = int(g.kh); a.kw = int(g.kw); a.khw = int(g.kh * g.kw);
+    a.st = int(st); a.sh = int(sh); a.sw = int(sw);
+    if (cl_wide() && g.Cout % 128 == 0) launch_gemm_cl<4, 8, 2, 2, 2>(a);
+    else if (cl_wide() && g.Cout % 96 == 0) launch_gemm_cl<3, 8, 2, 2, 2>(a);
+    else if (g.Cout % 96 == 0) { if (cl_min_blocks() == 3) launch_gemm_cl<3, 4, 2, 4, 3>(a); else launch_gemm_cl<3, 4, 2, 4, 2>(a); }
+    else if (g.Cout > 32) launch_gemm_cl<2, 4, 2, 4, 2>(a);
+    else if (g.Cout > 16) launch_gemm_cl<1, 4, 2, 4, 2>(a);
+    else launch_gemm_cl<1, 4, 1, 4, 2>(a);
+    return;
+  }
 
   const bool padded = pad_t > 0 || g.Tc > 0 || top > 0 || bottom > 0 || left > 0 || right > 0;
   const int64_t Kpad = (K + kBK - 1) / kBK * kBK;

@@ -235,6 +235,8 @@ int main() {
     run_rms(5, {3, 7}, true, false, 32);
     run_upsample({12, 3, 7, 9}, 2, 2, 40);
     run_upsample({5, 11, 13}, 3, 2, 41);
+    run_upsample({16, 2, 6, 8}, 2, 2, 42);      // vectorized ×2×2 path
+    run_upsample({192, 2, 30, 52}, 2, 2, 43);   // Wan-shaped
     run_transpose(6240, 384, 50);
     run_transpose(37, 53, 51);
     run_mul(1 << 20, 60);

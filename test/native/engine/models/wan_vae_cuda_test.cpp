@@ -2,10 +2,13 @@
 // official-code goldens on the small fixture (widths 4/8/12/12, z 16, 9 frames at 32×48). Skips,
 // saying so, where no GPU is available.
 //
-// Tolerance: every op boundary rounds the activations to bf16 (relative ≤ 2^-9 ≈ 2e-3); the decoder
-// runs ~40 convs and ~40 norms in series and the RMS norms re-amplify what the convs shrink, so the
-// errors add in quadrature to ~1e-2 relative L2. 5e-2 still catches any real mistake (a wrong tap,
-// cache frame or channel order gives O(1)).
+// Tolerance (FA3's rule: within 2× a naive same-precision implementation): every op boundary rounds
+// the activations to bf16 (relative ≤ 2^-9); the decoder runs ~40 convs and ~40 norms in series, and
+// on this fixture's 4-channel full-resolution layers the RMS norms divide by small channel norms and
+// amplify those roundings. The official decoder itself, cast to bf16 as TurboDiffusion runs it, lands
+// at 8.0e-2 rel L2 from its fp32 output here (encoder 5.1e-3; measured with bench/native/
+// vae_torch_baseline.py --fixture on an H200, 2026-11-26); ours is 5.5e-2 (encode 2.6e-3). Bounds:
+// decode 1e-1, encode 1e-2 — a wrong tap, cache frame or channel order gives O(1).
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -36,7 +39,7 @@ int main() {
     const double e_enc = twtest::rel_l2(mu_gpu.f32(), mu_cpu.f32(), size_t(mu_cpu.numel()));
     const double e_enc_g = twtest::rel_l2(mu_gpu.f32(), g.tensor("mu").ptr<float>(), size_t(mu_cpu.numel()));
     std::printf("gpu encode vs cpu rel L2 %.3g (vs official %.3g)\n", e_enc, e_enc_g);
-    TW_CHECK_MSG(e_enc <= 5e-2, "encode rel L2 %.3g > 5e-2", e_enc);
+    TW_CHECK_MSG(e_enc <= 1e-2, "encode rel L2 %.3g > 1e-2", e_enc);
 
     std::vector<int64_t> sizes;
     bool complete = gpu->decode(z, [&](const Tensor& fr, int chunk, int total) {
@@ -56,7 +59,7 @@ int main() {
     const double e_dec_g = twtest::rel_l2(d_gpu.f32(), dec.ptr<float>(), size_t(dec.numel()));
     std::printf("gpu decode vs cpu rel L2 %.3g (vs official %.3g); weights %.2f MB, pool %.2f MB\n", e_dec, e_dec_g,
                 gpu->weight_bytes() / 1e6, gpu->activation_bytes() / 1e6);
-    TW_CHECK_MSG(e_dec <= 5e-2, "decode rel L2 %.3g > 5e-2", e_dec);
+    TW_CHECK_MSG(e_dec <= 1e-1, "decode rel L2 %.3g > 1e-1", e_dec);
     // A second decode reuses the pooled buffers and the result does not change.
     const size_t pool = gpu->activation_bytes();
     HostTensor again = gpu->decode(z);
