@@ -15,7 +15,7 @@
 //    every B row is one 64-byte run: 16-byte cp.async straight into shared memory, 3 stages deep.
 //  - gather (any shape, e.g. the RGB input conv): the channel-first padded input and a per-tap offset
 //    table, 2-byte gathers staged through registers, 2 stages.
-// TW_CONV_GATHER=1 forces the gather path (A/B benchmarks).
+// TW_CONV_GATHER=1 forces the gather path, TW_CONV_TILE=narrow / TW_CONV_MINB=3 other tile shapes (A/B benchmarks).
 // Shapes and the op contract: kernels/include/tw/ops_conv.h. On CUDA: x, cache, y BF16; w BF16
 // (contiguous); b any float dtype.
 #include <cuda_bf16.h>
@@ -444,10 +444,11 @@ void launch_gemm_cl(const ConvGemmCL& g) {
   TW_CUDA_CHECK_LAUNCH(conv_gemm_cl_kernel);
 }
 
-// TW_CONV_TILE=wide: 4 warps of 48×64 (Cout % 96) or 64×64 (Cout % 128) per CTA instead of 8 warps of
-// 48×32: fewer ldmatrix per mma (benchmarking).
+// Wide tiles (default): 4 warps of 48×64 (Cout % 96) or 64×64 (Cout % 128) per CTA, fewer ldmatrix per
+// mma than 8 warps of 48×32 — 2.4% faster VAE decode on an H100 (bench/results/2026-11-26-h100-vae.md).
+// TW_CONV_TILE=narrow selects the 8-warp tiles (benchmarking).
 bool cl_wide() {
-  static const bool v = [] { const char* e = std::getenv("TW_CONV_TILE"); return e && std::string(e) == "wide"; }();
+  static const bool v = [] { const char* e = std::getenv("TW_CONV_TILE"); return !(e && std::string(e) == "narrow"); }();
   return v;
 }
 

@@ -17,7 +17,7 @@ cmake -S native -B $B -G Ninja -DTW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a -DTW_
 time ninja -C $B -k 0 $TESTS vae_bench >"$OUT/build-vae.log" 2>&1 || { grep -E "error" -A3 "$OUT/build-vae.log" | head -60; echo "BUILD FAILED"; }
 if [[ $MODE == tests || $MODE == all ]]; then
   for t in $TESTS; do echo "== $t"; timeout 120 $B/$t 2>&1 | tee "$OUT/$t.log" | tail -40; done
-  for v in TW_CONV_MINB=3 TW_CONV_TILE=wide; do
+  for v in TW_CONV_TILE=narrow TW_CONV_GATHER=1; do
     echo "== conv_cuda_test ($v)"; env $v timeout 120 $B/conv_cuda_test 2>&1 | grep -E "FAIL|ok$|failed" | tail -5
   done
 fi
@@ -27,21 +27,21 @@ if [[ $MODE == bench || $MODE == all ]]; then
   PYTHONUNBUFFERED=1 timeout 200 python3 bench/native/vae_torch_baseline.py --vae-py .ref/wan_vae.py --weights $WT --T $T --H $H --W $W \
     --conv-shapes "$SHAPES" ${FIXTURE:+--fixture test/fixtures/vae} 2>&1 | tee "$OUT/vae-torch.json"
   timeout 200 $B/vae_bench $WT $T $H $W 3 2>&1 | tee "$OUT/vae-ours.json"
-  TW_CONV_TILE=wide timeout 200 $B/vae_bench $WT $T $H $W 3 2>&1 | sed 's/"turbowan"/"turbowan wide"/' | tee "$OUT/vae-ours-wide.json"
+  TW_CONV_TILE=narrow timeout 200 $B/vae_bench $WT $T $H $W 3 2>&1 | sed 's/"turbowan"/"turbowan narrow"/' | tee "$OUT/vae-ours-narrow.json"
   timeout 100 $B/vae_bench --parity $WT 2>&1 | tee "$OUT/vae-parity.json"
-  TW_CONV_TILE=wide timeout 100 $B/vae_bench --parity $WT 2>&1 | sed 's/"parity": "/"parity": "wide tiles, /' | tee -a "$OUT/vae-parity.json"
+  TW_CONV_GATHER=1 timeout 100 $B/vae_bench --parity $WT 2>&1 | sed 's/"parity": "/"parity": "gather path, /' | tee -a "$OUT/vae-parity.json"
   for s in ${SHAPES//;/ }; do
     timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
-    TW_CONV_TILE=wide timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | sed 's/channels-last/channels-last wide/' | tee -a "$OUT/vae-conv-ours.json"
+    TW_CONV_TILE=narrow timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | sed 's/channels-last/channels-last narrow/' | tee -a "$OUT/vae-conv-ours.json"
     [[ -n ${GATHER:-} ]] && TW_CONV_GATHER=1 timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
   done
-  TW_CONV_TILE=wide TW_VAE_PROFILE=1 timeout 100 $B/vae_bench $WT $T $H $W 1 >/dev/null 2>"$OUT/vae-profile.txt"
+  TW_VAE_PROFILE=1 timeout 100 $B/vae_bench $WT $T $H $W 1 >/dev/null 2>"$OUT/vae-profile.txt"
   # the last decode's profile (host-f32 run), top rows
   awk '/vae profile/{n++} {if (n==3) print}' "$OUT/vae-profile.txt" | head -24
   [[ -n ${NCU:-} ]] && command -v ncu >/dev/null && timeout 150 ncu --kernel-name regex:conv_gemm --launch-skip 1 --launch-count 1 --section SpeedOfLight \
     --section WarpStateStats --section Occupancy --section MemoryWorkloadAnalysis $B/vae_bench --conv 96 96 4 480 832 2 \
     >"$OUT/ncu-conv.txt" 2>&1 && grep -E "Throughput|Duration|Stall|Achieved Occupancy|Registers|L1/TEX Hit|L2 Hit|Issue Slots|Warp Cycles" "$OUT/ncu-conv.txt" | head -40
-  python3 - "$OUT/vae-torch.json" "$OUT/vae-ours.json" "$OUT/vae-conv-ours.json" "$OUT/vae-ours-wide.json" <<'PY'
+  python3 - "$OUT/vae-torch.json" "$OUT/vae-ours.json" "$OUT/vae-conv-ours.json" "$OUT/vae-ours-narrow.json" <<'PY'
 import json, sys
 def last(p):
     for line in reversed(open(p).read().splitlines()):
@@ -55,7 +55,7 @@ if t.get("ms_median"): print(f"| PyTorch official bf16 | {t['ms_median']} | {t['
 if o.get("ms_median"): print(f"| turbowan WanVaeCuda | {o['ms_median']} | {o['ms_min']} | {flops/o['ms_median']/1e9:.0f} | {o['device_used_mb']} (pool {o['activation_pool_mb']}) |")
 if o.get("ms_with_host_f32"): print(f"| turbowan + host f32 frames | {o['ms_with_host_f32']} | | | |")
 o3 = last(sys.argv[4])
-if o3.get("ms_median"): print(f"| turbowan WanVaeCuda (TW_CONV_TILE=wide) | {o3['ms_median']} | {o3['ms_min']} | {flops/o3['ms_median']/1e9:.0f} | {o3['device_used_mb']} |")
+if o3.get("ms_median"): print(f"| turbowan WanVaeCuda (TW_CONV_TILE=narrow) | {o3['ms_median']} | {o3['ms_min']} | {flops/o3['ms_median']/1e9:.0f} | {o3['device_used_mb']} |")
 rows = [json.loads(l) for f in sys.argv[1:] for l in open(f).read().splitlines() if l.startswith("{") and "tflops" in l]
 print("| conv 3x3x3 (Cin,Cout,T,HxW) | impl | ms | TFLOP/s |")
 print("|---|---|---|---|")
