@@ -52,6 +52,9 @@ export class Pipeline {
   readonly #tokenizer: UMT5Tokenizer | undefined;
   readonly #prompts: PromptCache;
   readonly model: ModelName | "custom";
+  /** The demo model takes image jobs too: its I2V experts load on first use. */
+  #demoI2V: (() => Promise<Pipeline>) | undefined;
+  #demoI2VLoaded: Promise<Pipeline> | undefined;
 
   /** @internal use loadPipeline() */
   constructor(dit: NativeEngine, model: ModelName | "custom", tokenizer?: UMT5Tokenizer, promptCacheSize = 64) {
@@ -164,6 +167,10 @@ export class Pipeline {
    * signal stops at the next step or decode chunk.
    */
   async generate(req: GenerateRequest): Promise<GeneratedVideo> {
+    if (req.image && this.#demoI2V && this.config.modelType === "t2v") {
+      this.#demoI2VLoaded ??= this.#demoI2V();
+      return (await this.#demoI2VLoaded).generate(req);
+    }
     const cfg = this.config;
     const isI2V = cfg.modelType === "i2v";
     if (typeof req.prompt !== "string") throw new EngineOptionError("prompt", "must be a string");
@@ -236,6 +243,13 @@ export class Pipeline {
   dispose(): void {
     this.#dit?.dispose();
     this.#dit = undefined;
+    void this.#demoI2VLoaded?.then((p) => p.dispose(), () => undefined);
+    this.#demoI2VLoaded = undefined;
+  }
+
+  /** @internal */
+  attachDemoI2V(load: () => Promise<Pipeline>): void {
+    this.#demoI2V = load;
   }
 }
 
@@ -244,24 +258,41 @@ export class Pipeline {
  * written into `dir` on first use. Its videos are abstract patterns, not pictures of the prompt.
  */
 export async function demoCheckpoints(dir: string): Promise<CheckpointPaths> {
-  const { existsSync } = await import("node:fs");
+  const { existsSync, mkdirSync, renameSync, rmSync } = await import("node:fs");
   const path = await import("node:path");
-  const paths: CheckpointPaths = {
+  // T2V set in `dir`, the two I2V experts in `dir/i2v` (the "demo" model takes both kinds of job).
+  const sets = [
+    { at: dir, type: "t2v" as const, files: ["dit.pth", "umt5.pth", "vae.pth", "tokenizer.json"] },
+    { at: path.join(dir, "i2v"), type: "i2v" as const, files: ["dit.pth", "dit-low.pth", "umt5.pth", "vae.pth", "tokenizer.json"] },
+  ];
+  for (const set of sets) {
+    if (set.files.every((f) => existsSync(path.join(set.at, f)))) continue;
+    // Written aside and renamed in, so a crash mid-write never leaves a truncated file behind.
+    const tmp = `${set.at}.tmp-${process.pid}`;
+    writeDemoModel(tmp, { modelType: set.type });
+    mkdirSync(set.at, { recursive: true });
+    for (const f of set.files) renameSync(path.join(tmp, f), path.join(set.at, f));
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return {
     dit: path.join(dir, "dit.pth"),
     textEncoder: path.join(dir, "umt5.pth"),
     vae: path.join(dir, "vae.pth"),
     tokenizer: path.join(dir, "tokenizer.json"),
   };
-  const all = [paths.dit as string, paths.textEncoder!, paths.vae!, paths.tokenizer!];
-  if (all.every((f) => existsSync(f))) return paths;
-  // Written aside and renamed in, so a crash mid-write never leaves a truncated file in `dir`.
-  const { mkdirSync, renameSync, rmSync } = await import("node:fs");
-  const tmp = `${dir}.tmp-${process.pid}`;
-  writeDemoModel(tmp, { modelType: "t2v" });
-  mkdirSync(dir, { recursive: true });
-  for (const f of all) renameSync(path.join(tmp, path.basename(f)), f);
-  rmSync(tmp, { recursive: true, force: true });
-  return paths;
+}
+
+/** The demo's I2V experts next to its T2V set (see demoCheckpoints). */
+function demoI2VCheckpoints(t2v: CheckpointPaths): CheckpointPaths | undefined {
+  if (typeof t2v.dit !== "string") return undefined;
+  const dir = t2v.dit.slice(0, t2v.dit.lastIndexOf("/")) + "/i2v";
+  return {
+    dit: `${dir}/dit.pth`,
+    ditLow: `${dir}/dit-low.pth`,
+    textEncoder: `${dir}/umt5.pth`,
+    vae: `${dir}/vae.pth`,
+    tokenizer: `${dir}/tokenizer.json`,
+  };
 }
 
 /** Loads a pipeline from checkpoint paths and a model name or an explicit config. */
@@ -284,7 +315,10 @@ export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
       backend: opts.backend ?? "auto",
       textEncoderOnCpu: opts.textEncoderOnCpu ?? false,
     });
-    return new Pipeline(engine, opts.model ?? "custom", tokenizer, opts.promptCacheSize);
+    const pipeline = new Pipeline(engine, opts.model ?? "custom", tokenizer, opts.promptCacheSize);
+    const i2v = opts.model === "demo" ? demoI2VCheckpoints(opts.checkpoints) : undefined;
+    if (i2v) pipeline.attachDemoI2V(() => loadPipeline({ ...opts, model: undefined, checkpoints: i2v }));
+    return pipeline;
   } catch (err) {
     throw fromNative(err);
   }
