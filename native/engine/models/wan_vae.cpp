@@ -426,12 +426,10 @@ bool WanVae::decode(const Tensor& latents, const ChunkFn& on_chunk) const {
   return true;
 }
 
-HostTensor WanVae::decode(const Tensor& latents) const {
-  const int64_t T = latents.size(1), F = decoded_frames(T);
-  const int64_t H = latents.size(2) * cfg_.spatial_factor, W = latents.size(3) * cfg_.spatial_factor;
-  HostTensor video = new_video(3, F, H, W);
+HostTensor collect_decoded_frames(int64_t F, int64_t H, int64_t W, const std::function<bool(const ChunkSink&)>& run_decode) {
+  HostTensor video = HostTensor::empty(DType::F32, {3, F, H, W});
   int64_t f0 = 0;
-  decode(latents, [&](const Tensor& fr, int, int) {
+  run_decode([&](const Tensor& fr, int, int) {
     const int64_t n = fr.size(1);
     for (int64_t c = 0; c < 3; ++c)
       std::memcpy(video.f32() + (c * F + f0) * H * W, fr.ptr<float>() + c * n * H * W, size_t(n * H * W) * sizeof(float));
@@ -439,6 +437,11 @@ HostTensor WanVae::decode(const Tensor& latents) const {
     return true;
   });
   return video;
+}
+
+HostTensor WanVae::decode(const Tensor& latents) const {
+  const int64_t H = latents.size(2) * cfg_.spatial_factor, W = latents.size(3) * cfg_.spatial_factor;
+  return collect_decoded_frames(decoded_frames(latents.size(1)), H, W, [&](const ChunkSink& sink) { return decode(latents, sink); });
 }
 
 HostTensor WanVae::encode(const Tensor& video) const {

@@ -67,6 +67,11 @@ struct WanVaeConfig {
   std::vector<int64_t> encoder_widths, decoder_widths;  // output width of every encoder/decoder layer, in order
 };
 
+// Runs a chunked decode and collects every chunk into one [3, F, H, W] video (both VAEs' decode()).
+using ChunkSink = std::function<bool(const Tensor& frames, int chunk, int total)>;
+HostTensor collect_decoded_frames(int64_t frames, int64_t height, int64_t width,
+                                  const std::function<bool(const ChunkSink&)>& run_decode);
+
 class WanVae {
  public:
   static std::unique_ptr<WanVae> load(std::shared_ptr<loader::Checkpoint> ckpt);
@@ -78,7 +83,7 @@ class WanVae {
 
   // Called once per decoded chunk with frames [3, n, 8H, 8W] (n = 1 for chunk 0, else 4), unclamped
   // (the reference clamps to [−1, 1] afterwards); chunk is 0-based, total = T. Return false to stop.
-  using ChunkFn = std::function<bool(const Tensor& frames, int chunk, int total)>;
+  using ChunkFn = ChunkSink;
 
   // latents [16, T, H, W] (normalized, as the DiT produces them) → frames streamed one latent frame
   // per chunk, so memory stays bounded for any T. Returns false when on_chunk stopped the decode.

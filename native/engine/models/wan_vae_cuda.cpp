@@ -591,18 +591,8 @@ bool WanVaeCuda::decode(const Tensor& latents, const WanVae::ChunkFn& on_chunk) 
 }
 
 HostTensor WanVaeCuda::decode(const Tensor& latents) const {
-  const int64_t T = latents.size(1), F = decoded_frames(T);
   const int64_t H = latents.size(2) * config().spatial_factor, W = latents.size(3) * config().spatial_factor;
-  HostTensor video = HostTensor::empty(DType::F32, {3, F, H, W});
-  int64_t f0 = 0;
-  decode(latents, [&](const Tensor& fr, int, int) {
-    const int64_t n = fr.size(1);
-    for (int64_t c = 0; c < 3; ++c)
-      std::memcpy(video.f32() + (c * F + f0) * H * W, fr.ptr<float>() + c * n * H * W, size_t(n * H * W) * sizeof(float));
-    f0 += n;
-    return true;
-  });
-  return video;
+  return collect_decoded_frames(decoded_frames(latents.size(1)), H, W, [&](const ChunkSink& sink) { return decode(latents, sink); });
 }
 
 HostTensor WanVaeCuda::encode(const Tensor& video) const {
