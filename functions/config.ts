@@ -1,7 +1,10 @@
 // Configuration from the environment, validated once at start. Every message says what to set.
 // Entry points (CLI commands, ingress, worker) call loadConfig(); nothing else reads process.env.
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { AUTHOR_ASSOCIATIONS } from "../bot/config.js";
+import { limitsConfigSchema, type LimitsConfig } from "../bot/limits.js";
 import { MODELS } from "./jobs/model.js";
 
 // An http(s) URL. Checked by shape, not by the WHATWG parser: SQS emulators answer with queue URLs
@@ -56,6 +59,11 @@ export const envSchema = z
     GITHUB_PRIVATE_KEY: optionalText,
     GITHUB_WEBHOOK_SECRET: optionalText,
     GITHUB_API_BASE: url("GITHUB_API_BASE", "the GitHub API base").optional(),
+    GITHUB_ALLOWED_ASSOCIATIONS: optionalText,
+    GITHUB_ALLOWED_LOGINS: optionalText,
+    GITHUB_ALLOWED_REPOS: optionalText,
+    TURBOWAN_LIMITS: optionalText,
+    TURBOWAN_LIMITS_FILE: optionalText,
     LOG_LEVEL: z
       .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
         error: "set LOG_LEVEL to one of fatal, error, warn, info, debug, trace, silent.",
@@ -106,8 +114,42 @@ export interface Config {
   models: (typeof MODELS)[number][];
   backend: "auto" | "cpu" | "cuda";
   discord?: { applicationId: string; publicKey: string; botToken?: string; apiBase?: string };
-  github?: { appId: string; privateKey: string; webhookSecret: string; apiBase?: string };
+  github?: {
+    appId: string;
+    privateKey: string;
+    webhookSecret: string;
+    apiBase?: string;
+    allowedAssociations?: (typeof AUTHOR_ASSOCIATIONS)[number][];
+    allowedLogins?: string[];
+    allowedRepos?: string[];
+  };
+  /** Abuse limits shared by every frontend (bot/limits.ts), from TURBOWAN_LIMITS(_FILE). */
+  limits?: LimitsConfig;
   logLevel: Env["LOG_LEVEL"];
+}
+
+const commaList = (v: string | undefined) => (v === undefined ? undefined : v.split(",").map((x) => x.trim()).filter(Boolean));
+
+/** TURBOWAN_LIMITS (inline JSON) or TURBOWAN_LIMITS_FILE (a JSON file), checked against bot/limits.ts's schema. */
+function limitsFromEnv(e: Env): { limits?: LimitsConfig; problems: string[] } {
+  const source = e.TURBOWAN_LIMITS ? "TURBOWAN_LIMITS" : e.TURBOWAN_LIMITS_FILE ? "TURBOWAN_LIMITS_FILE" : undefined;
+  if (!source) return { problems: [] };
+  let text: string;
+  try {
+    text = e.TURBOWAN_LIMITS ?? readFileSync(e.TURBOWAN_LIMITS_FILE!, "utf8");
+  } catch (err) {
+    return { problems: [`set TURBOWAN_LIMITS_FILE to a readable JSON file (${(err as Error).message}).`] };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { problems: [`${source} is not valid JSON (${(err as Error).message}); see docs/frontends.md for the shape.`] };
+  }
+  const parsed = limitsConfigSchema.safeParse(json);
+  if (!parsed.success)
+    return { problems: parsed.error.issues.map((i) => `${source}: ${i.path.join(".") || "(root)"}: ${i.message}`) };
+  return { limits: parsed.data, problems: [] };
 }
 
 export class ConfigError extends Error {
@@ -127,6 +169,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`turbowan configuration is invalid:\n${lines.join("\n")}`);
   }
   const e = parsed.data;
+  const { limits, problems } = limitsFromEnv(e);
+  const associations = commaList(e.GITHUB_ALLOWED_ASSOCIATIONS)?.map((a) => a.toUpperCase());
+  const badAssociation = associations?.find((a) => !(AUTHOR_ASSOCIATIONS as readonly string[]).includes(a));
+  if (badAssociation) problems.push(`set GITHUB_ALLOWED_ASSOCIATIONS to a comma list of ${AUTHOR_ASSOCIATIONS.join(", ")} (got ${badAssociation}).`);
+  if (problems.length) throw new ConfigError(`turbowan configuration is invalid:\n${problems.map((p) => `- ${p}`).join("\n")}`);
   const dataDir = path.resolve(e.TURBOWAN_DATA_DIR);
   return {
     dataDir,
@@ -156,8 +203,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : undefined,
     github:
       e.GITHUB_APP_ID && e.GITHUB_PRIVATE_KEY && e.GITHUB_WEBHOOK_SECRET
-        ? { appId: e.GITHUB_APP_ID, privateKey: e.GITHUB_PRIVATE_KEY, webhookSecret: e.GITHUB_WEBHOOK_SECRET, apiBase: e.GITHUB_API_BASE }
+        ? {
+            appId: e.GITHUB_APP_ID,
+            privateKey: e.GITHUB_PRIVATE_KEY,
+            webhookSecret: e.GITHUB_WEBHOOK_SECRET,
+            apiBase: e.GITHUB_API_BASE,
+            ...(associations ? { allowedAssociations: associations as (typeof AUTHOR_ASSOCIATIONS)[number][] } : {}),
+            ...(e.GITHUB_ALLOWED_LOGINS ? { allowedLogins: commaList(e.GITHUB_ALLOWED_LOGINS) } : {}),
+            ...(e.GITHUB_ALLOWED_REPOS ? { allowedRepos: commaList(e.GITHUB_ALLOWED_REPOS) } : {}),
+          }
         : undefined,
+    limits,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -81,13 +81,17 @@ export async function platformNotifier(config: Config, store: Store, log: Logger
 
 async function platformApps(config: Config, jobs: JobService, log: Logger): Promise<{ discord?: Hono; github?: Hono }> {
   const apps: { discord?: Hono; github?: Hono } = {};
+  if (!config.discord && !config.github) return apps;
+  // One set of limits for every frontend, so a user's rate and concurrency count across platforms.
+  const { createLimits } = await import("../../bot/limits.js");
+  const limits = createLimits(config.limits, { jobs });
   if (config.discord) {
     const { createDiscordApp } = await import("../../bot/discord/app.js");
-    apps.discord = createDiscordApp({ config: config.discord, jobs, log });
+    apps.discord = createDiscordApp({ config: config.discord, jobs, log, limits });
   }
   if (config.github) {
     const { createGitHubApp } = await import("../../bot/github/app.js");
-    apps.github = createGitHubApp({ config: config.github, jobs, log });
+    apps.github = createGitHubApp({ config: config.github, jobs, log, limits });
   }
   return apps;
 }

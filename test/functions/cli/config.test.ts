@@ -66,4 +66,30 @@ describe("loadConfig", () => {
   it("treats empty variables as unset", () => {
     expect(loadConfig({ TURBOWAN_PORT: "", TURBOWAN_QUEUE: "" }).port).toBe(8787);
   });
+
+  it("reads the frontends' limits and GitHub allowlists, and says what is wrong with them", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const pem = "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----";
+    const gh = { GITHUB_APP_ID: "1", GITHUB_PRIVATE_KEY: pem, GITHUB_WEBHOOK_SECRET: "s" };
+    const c = loadConfig({
+      ...gh,
+      GITHUB_ALLOWED_ASSOCIATIONS: "owner, member",
+      GITHUB_ALLOWED_LOGINS: "octocat,hubot",
+      GITHUB_ALLOWED_REPOS: "acme/*",
+      TURBOWAN_LIMITS: JSON.stringify({ maxConcurrentPerUser: 1, maxResolution: "480p", scopes: { "acme/site": { maxFrames: 49 } } }),
+    });
+    expect(c.github).toMatchObject({ allowedAssociations: ["OWNER", "MEMBER"], allowedLogins: ["octocat", "hubot"], allowedRepos: ["acme/*"] });
+    expect(c.limits).toMatchObject({ maxConcurrentPerUser: 1, maxResolution: "480p", scopes: { "acme/site": { maxFrames: 49 } } });
+    expect(c.limits?.userRate).toEqual({ burst: 5, perMinute: 1 }); // defaults fill the rest
+
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "tw-limits-")), "limits.json");
+    writeFileSync(file, JSON.stringify({ maxFrames: 33 }));
+    expect(loadConfig({ TURBOWAN_LIMITS_FILE: file }).limits?.maxFrames).toBe(33);
+
+    expect(() => loadConfig({ TURBOWAN_LIMITS: "{nope" })).toThrow(/TURBOWAN_LIMITS is not valid JSON/);
+    expect(() => loadConfig({ TURBOWAN_LIMITS: JSON.stringify({ maxResolution: "4k" }) })).toThrow(/TURBOWAN_LIMITS: maxResolution:/);
+    expect(() => loadConfig({ TURBOWAN_LIMITS_FILE: "/nonexistent/limits.json" })).toThrow(/TURBOWAN_LIMITS_FILE/);
+    expect(() => loadConfig({ ...gh, GITHUB_ALLOWED_ASSOCIATIONS: "OWNER,BOSS" })).toThrow(/GITHUB_ALLOWED_ASSOCIATIONS.*BOSS/);
+  });
 });
