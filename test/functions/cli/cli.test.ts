@@ -57,6 +57,9 @@ describe("turbowan main", () => {
     const r = await capture(["jobs", "list"], { TURBOWAN_QUEUE: "sqs" });
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/set TURBOWAN_SQS_QUEUE_URL/);
+    const g = await capture(["gateway"], { TURBOWAN_DATA_DIR: path.join(tmp, "gw") });
+    expect(g.code).toBe(2);
+    expect(g.err).toMatch(/gateway needs Discord: set DISCORD_APPLICATION_ID, DISCORD_PUBLIC_KEY and DISCORD_BOT_TOKEN/);
   });
 
   it("jobs list, show and cancel read the configured store", async () => {
