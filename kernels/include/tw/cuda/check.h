@@ -11,6 +11,9 @@
 namespace tw::cuda {
 
 [[noreturn]] inline void throw_cuda_error(const char* call, cudaError_t e, const char* file, int line) {
+  // Clear the runtime's last-error slot: a non-sticky failure (out of memory) must not resurface
+  // at the next launch check after the caller recovered.
+  (void)cudaGetLastError();
   throw tw::Error(std::string("CUDA call `") + call + "` failed: " + cudaGetErrorName(e) + " (" +
                   cudaGetErrorString(e) + ") at " + file + ":" + std::to_string(line));
 }
