@@ -295,6 +295,8 @@ Napi::Value EngineWrap::generate(const Napi::CallbackInfo& info) {
   p.rcm.attention = attention_from(o);
   auto bridge = std::make_shared<ProgressBridge>(env, info.Length() > 1 ? info[1] : env.Undefined());
   auto cancel = info.Length() > 2 ? CancelTokenWrap::from(info[2]) : nullptr;
+  auto frames = std::make_shared<FramesBridge>(env, info.Length() > 3 ? info[3] : env.Undefined());
+  p.on_frames = frames->fn(p.width * p.height * 3);
   return PromiseWorker<engine::GenerateResult>::start(
       env, [=]() { return engine::generate(*models, p, bridge->fn(), cancel.get()); },
       [](Napi::Env env, engine::GenerateResult& r) -> Napi::Value {
@@ -309,7 +311,10 @@ Napi::Value EngineWrap::generate(const Napi::CallbackInfo& info) {
         o.Set("timingsMs", t);
         return o;
       },
-      [bridge]() { bridge->release(); });
+      [bridge, frames]() {
+        bridge->release();
+        frames->release();
+      });
 }
 
 Napi::Value EngineWrap::dispose(const Napi::CallbackInfo& info) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/progress.h"
 
@@ -91,6 +92,43 @@ class ProgressBridge {
         o.Set("step", e->step);
         o.Set("total", e->total);
         delete e;
+        cb.Call({o});
+      });
+    };
+  }
+  void release() {
+    if (tsfn_) tsfn_.Release();
+    tsfn_ = Napi::ThreadSafeFunction();
+  }
+ private:
+  Napi::ThreadSafeFunction tsfn_;
+};
+
+// Hands decoded RGB8 chunks to a JS callback as they come (copied: the engine reuses its buffers).
+class FramesBridge {
+ public:
+  FramesBridge(Napi::Env env, Napi::Value callback) {
+    if (callback.IsFunction())
+      tsfn_ = Napi::ThreadSafeFunction::New(env, callback.As<Napi::Function>(), "turbowan-frames", 0, 1);
+  }
+  struct Chunk {
+    std::vector<uint8_t> rgb;
+    int64_t sample, first, count;
+  };
+  std::function<void(const uint8_t*, int64_t, int64_t, int64_t)> fn(int64_t frame_bytes) {
+    if (!tsfn_) return {};
+    Napi::ThreadSafeFunction tsfn = tsfn_;
+    return [tsfn, frame_bytes](const uint8_t* rgb, int64_t sample, int64_t first, int64_t count) mutable {
+      auto* c = new Chunk{std::vector<uint8_t>(rgb, rgb + count * frame_bytes), sample, first, count};
+      tsfn.NonBlockingCall(c, [](Napi::Env env, Napi::Function cb, Chunk* c) {
+        Napi::Uint8Array a = Napi::Uint8Array::New(env, c->rgb.size());
+        std::copy(c->rgb.begin(), c->rgb.end(), a.Data());
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("frames", a);
+        o.Set("sample", double(c->sample));
+        o.Set("firstFrame", double(c->first));
+        o.Set("count", double(c->count));
+        delete c;
         cb.Call({o});
       });
     };

@@ -225,6 +225,7 @@ export class Pipeline {
         },
         req.onProgress ? (p) => req.onProgress!(p as Parameters<NonNullable<GenerateRequest["onProgress"]>>[0]) : undefined,
         token as never,
+        req.onFrames,
       ),
     );
     if (!cached) this.#prompts.set(tok.text, out.textEmbedding);

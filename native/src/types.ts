@@ -118,6 +118,11 @@ export interface GenerateRequest extends SamplerOptions {
   /** 4k+1 frames. Default 81. */
   frames?: number;
   samples?: number;
+  /**
+   * Receives each decoded chunk as soon as it is RGB8 ([count, height, width, 3] of sample `sample`
+   * from `firstFrame`), so an encoder can run while later chunks still decode. Chunks arrive in order.
+   */
+  onFrames?: (chunk: { frames: Uint8Array; sample: number; firstFrame: number; count: number }) => void;
   /** Explicit output size in pixels (multiples of 16), overriding resolution/aspect (tools, small models). */
   width?: number;
   height?: number;

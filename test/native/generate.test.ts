@@ -33,6 +33,15 @@ describe("generate on the demo model", () => {
     expect(distinct.size).toBeGreaterThan(8);
   });
 
+  it("streams RGB8 chunks in order while decoding, adding up to the returned frames", async () => {
+    const chunks: { frames: Uint8Array; sample: number; firstFrame: number; count: number }[] = [];
+    const v = await t2v.generate({ prompt: "stream me", frames: 9, width: 32, height: 32, steps: 1, samples: 2, onFrames: (c) => chunks.push(c) });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(chunks.map((c) => [c.sample, c.firstFrame, c.count])).toEqual([[0, 0, 1], [0, 1, 4], [0, 5, 4], [1, 0, 1], [1, 1, 4], [1, 5, 4]]);
+    const joined = Buffer.concat(chunks.map((c) => Buffer.from(c.frames)));
+    expect(joined.equals(Buffer.from(v.frames))).toBe(true);
+  });
+
   it("reuses the prompt embedding for a repeated prompt and reproduces a seed", async () => {
     const before = t2v.promptCacheStats;
     const a = await t2v.generate({ prompt: "  a red   fox in snow ", frames: 5, width: 32, height: 32, steps: 2, seed: 11 });

@@ -118,6 +118,7 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
       for (int64_t f = 0; f < n; ++f)
         for (int64_t i = 0; i < HW; ++i)
           for (int64_t c = 0; c < 3; ++c) dst[(f * HW + i) * 3 + c] = to_u8(src[(c * n + f) * HW + i]);
+      if (p.on_frames) p.on_frames(dst, b, frame0, n);
       frame0 += n;
       if (progress) progress({"decode", int(b * total + chunk + 1), int(B * total)});
       return !(cancel && cancel->cancelled());

@@ -39,6 +39,9 @@ struct GenerateParams {
   // I2V: the resized image [3, height, width] in [−1, 1].
   std::vector<float> image;
   RcmOptions rcm;  // seed: sample s uses seed + s
+  // Called with each decoded chunk as soon as it is RGB8 (so a video encoder can run while later
+  // chunks still decode): frames [count, height, width, 3] of sample `sample`, starting at `first`.
+  std::function<void(const uint8_t* rgb, int64_t sample, int64_t first, int64_t count)> on_frames;
 };
 
 struct GenerateResult {
