@@ -136,6 +136,79 @@ export async function encodeMp4(
   return { file: out, bytes, frames: list.length, width, height, fps, encoder, attempts, fitsTarget, summary };
 }
 
+/** An mp4 encode fed frame chunks while they are still being generated (see encodeMp4Stream). */
+export interface Mp4Stream {
+  /** RGB8 frames [n, height, width, 3]; ignored after end(). */
+  write(frames: Uint8Array): void;
+  /** No more frames: ffmpeg finishes the file. */
+  end(): void;
+  /** The finished encode (one attempt at the default quality; no size target). */
+  result: Promise<EncodeResult>;
+}
+
+/**
+ * Starts ffmpeg now and encodes frames as they are written, so encoding overlaps the VAE decode.
+ * One constant-quality attempt; a caller with a byte budget re-encodes with encodeMp4 when the
+ * result is too large.
+ */
+export function encodeMp4Stream(
+  width: number,
+  height: number,
+  fps = 16,
+  options: Pick<EncodeOptions, "outFile" | "encoder" | "quality" | "ffmpeg"> = {},
+): Mp4Stream {
+  const frameBytes = width * height * 3;
+  const queue: Uint8Array[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  let frames = 0;
+  const chunks: AsyncIterable<Uint8Array> = {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (ended) return;
+        await new Promise<void>((r) => (wake = r));
+      }
+    },
+  };
+  const result = (async (): Promise<EncodeResult> => {
+    const ffmpeg = options.ffmpeg ?? "ffmpeg";
+    const out = options.outFile ?? join(await mkdtemp(join(tmpdir(), "turbowan-mp4-")), "video.mp4");
+    const encoder = await chooseEncoder(options.encoder, ffmpeg);
+    const quality = options.quality ?? 20;
+    await runFfmpeg(ffmpeg, ffmpegArgs(encoder, width, height, fps, { quality }, out), chunks);
+    if (frames === 0) throw new Error("There are no frames to encode.");
+    const bytes = (await stat(out)).size;
+    const setting = `${encoder === "libx264" ? "crf" : "cq"} ${quality}`;
+    return {
+      file: out, bytes, frames, width, height, fps, encoder,
+      attempts: [{ setting, bytes }],
+      fitsTarget: true,
+      summary: `${frames} frames ${width}×${height} @ ${fps} fps → ${bytes} bytes with ${encoder} (${setting}: ${bytes} B), streamed during decode`,
+    };
+  })();
+  result.catch(() => undefined); // the caller awaits it; an unobserved failure must not crash the process
+  return {
+    write(f: Uint8Array) {
+      if (ended) return;
+      if (f.byteLength === 0 || f.byteLength % frameBytes !== 0)
+        throw new Error(`A chunk of ${f.byteLength} bytes is not a whole number of ${width}×${height} RGB frames.`);
+      frames += f.byteLength / frameBytes;
+      queue.push(f);
+      wake?.();
+    },
+    end() {
+      ended = true;
+      wake?.();
+    },
+    result,
+  };
+}
+
 function ffmpegArgs(
   encoder: VideoEncoder,
   width: number,

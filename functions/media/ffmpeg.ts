@@ -23,11 +23,12 @@ export class FfmpegFailedError extends Error {
   }
 }
 
-/** Runs `command args`, writing `input` chunks to stdin (awaiting drain between them). */
+/** Runs `command args`, writing `input` chunks to stdin (awaiting drain between them). `input` may
+ * be an async iterable whose chunks arrive while ffmpeg already encodes (streamed decode). */
 export function runFfmpeg(
   command: string,
   args: string[],
-  input?: Iterable<Uint8Array>,
+  input?: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
 ): Promise<{ stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: [input ? "pipe" : "ignore", "ignore", "pipe"] });
@@ -49,7 +50,7 @@ export function runFfmpeg(
       // EPIPE when ffmpeg exits early: the close handler reports why, so swallow it here.
       stdin.on("error", () => {});
       void (async () => {
-        for (const chunk of input) {
+        for await (const chunk of input) {
           if (stdin.destroyed) return;
           if (!stdin.write(chunk)) await drained(stdin);
         }

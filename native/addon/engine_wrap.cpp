@@ -296,7 +296,7 @@ Napi::Value EngineWrap::generate(const Napi::CallbackInfo& info) {
   auto bridge = std::make_shared<ProgressBridge>(env, info.Length() > 1 ? info[1] : env.Undefined());
   auto cancel = info.Length() > 2 ? CancelTokenWrap::from(info[2]) : nullptr;
   auto frames = std::make_shared<FramesBridge>(env, info.Length() > 3 ? info[3] : env.Undefined());
-  p.on_frames = frames->fn(p.width * p.height * 3);
+  p.on_frames = frames->fn(p.width, p.height);
   return PromiseWorker<engine::GenerateResult>::start(
       env, [=]() { return engine::generate(*models, p, bridge->fn(), cancel.get()); },
       [](Napi::Env env, engine::GenerateResult& r) -> Napi::Value {

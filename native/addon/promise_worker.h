@@ -113,13 +113,14 @@ class FramesBridge {
   }
   struct Chunk {
     std::vector<uint8_t> rgb;
-    int64_t sample, first, count;
+    int64_t sample, first, count, width, height;
   };
-  std::function<void(const uint8_t*, int64_t, int64_t, int64_t)> fn(int64_t frame_bytes) {
+  std::function<void(const uint8_t*, int64_t, int64_t, int64_t)> fn(int64_t width, int64_t height) {
     if (!tsfn_) return {};
     Napi::ThreadSafeFunction tsfn = tsfn_;
-    return [tsfn, frame_bytes](const uint8_t* rgb, int64_t sample, int64_t first, int64_t count) mutable {
-      auto* c = new Chunk{std::vector<uint8_t>(rgb, rgb + count * frame_bytes), sample, first, count};
+    const int64_t frame_bytes = width * height * 3;
+    return [tsfn, frame_bytes, width, height](const uint8_t* rgb, int64_t sample, int64_t first, int64_t count) mutable {
+      auto* c = new Chunk{std::vector<uint8_t>(rgb, rgb + count * frame_bytes), sample, first, count, width, height};
       tsfn.NonBlockingCall(c, [](Napi::Env env, Napi::Function cb, Chunk* c) {
         Napi::Uint8Array a = Napi::Uint8Array::New(env, c->rgb.size());
         std::copy(c->rgb.begin(), c->rgb.end(), a.Data());
@@ -128,6 +129,8 @@ class FramesBridge {
         o.Set("sample", double(c->sample));
         o.Set("firstFrame", double(c->first));
         o.Set("count", double(c->count));
+        o.Set("width", double(c->width));
+        o.Set("height", double(c->height));
         delete c;
         cb.Call({o});
       });

@@ -22,7 +22,7 @@ export interface NativeEngine {
     args: Record<string, unknown>,
     onProgress?: (p: { stage: string; step: number; total: number }) => void,
     cancel?: NativeCancelToken,
-    onFrames?: (c: { frames: Uint8Array; sample: number; firstFrame: number; count: number }) => void,
+    onFrames?: (c: { frames: Uint8Array; sample: number; firstFrame: number; count: number; width: number; height: number }) => void,
   ): Promise<{ frames: Uint8Array; numFrames: number; textEmbedding: Float32Array; timingsMs: Record<string, number> }>;
   dispose(): void;
 }

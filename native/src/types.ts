@@ -107,6 +107,16 @@ export interface DenoiseResult {
   timingsMs: Record<string, number>;
 }
 
+/** RGB8 frames [count, height, width, 3] of sample `sample`, starting at frame `firstFrame`. */
+export interface FrameChunk {
+  frames: Uint8Array;
+  sample: number;
+  firstFrame: number;
+  count: number;
+  width: number;
+  height: number;
+}
+
 export interface GenerateRequest extends SamplerOptions {
   prompt: string;
   /** I2V input image, RGB8 row-major. */
@@ -122,7 +132,7 @@ export interface GenerateRequest extends SamplerOptions {
    * Receives each decoded chunk as soon as it is RGB8 ([count, height, width, 3] of sample `sample`
    * from `firstFrame`), so an encoder can run while later chunks still decode. Chunks arrive in order.
    */
-  onFrames?: (chunk: { frames: Uint8Array; sample: number; firstFrame: number; count: number }) => void;
+  onFrames?: (chunk: FrameChunk) => void;
   /** Explicit output size in pixels (multiples of 16), overriding resolution/aspect (tools, small models). */
   width?: number;
   height?: number;

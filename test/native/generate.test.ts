@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { demoCheckpoints, EngineOptionError, loadPipeline, type Pipeline, type Progress } from "../../native/src/index.js";
+import { demoCheckpoints, EngineOptionError, loadPipeline, type FrameChunk, type Pipeline, type Progress } from "../../native/src/index.js";
 import { writeDemoModel } from "../../native/src/demo/demo_model.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "turbowan-gen-"));
@@ -34,10 +34,12 @@ describe("generate on the demo model", () => {
   });
 
   it("streams RGB8 chunks in order while decoding, adding up to the returned frames", async () => {
-    const chunks: { frames: Uint8Array; sample: number; firstFrame: number; count: number }[] = [];
+    const chunks: FrameChunk[] = [];
     const v = await t2v.generate({ prompt: "stream me", frames: 9, width: 32, height: 32, steps: 1, samples: 2, onFrames: (c) => chunks.push(c) });
     await new Promise((r) => setTimeout(r, 20));
-    expect(chunks.map((c) => [c.sample, c.firstFrame, c.count])).toEqual([[0, 0, 1], [0, 1, 4], [0, 5, 4], [1, 0, 1], [1, 1, 4], [1, 5, 4]]);
+    expect(chunks.map((c) => [c.sample, c.firstFrame, c.count, c.width, c.height])).toEqual([
+      [0, 0, 1, 32, 32], [0, 1, 4, 32, 32], [0, 5, 4, 32, 32], [1, 0, 1, 32, 32], [1, 1, 4, 32, 32], [1, 5, 4, 32, 32],
+    ]);
     const joined = Buffer.concat(chunks.map((c) => Buffer.from(c.frames)));
     expect(joined.equals(Buffer.from(v.frames))).toBe(true);
   });

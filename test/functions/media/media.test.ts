@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { encodeMp4, FfmpegMissingError, makePoster, makePreview } from "../../../functions/media/index.js";
+import { encodeMp4, encodeMp4Stream, FfmpegMissingError, makePoster, makePreview } from "../../../functions/media/index.js";
 
 /** A moving colour gradient: compresses like real video (smooth, with motion). */
 function gradientFrames(n: number, w: number, h: number): Uint8Array {
@@ -127,6 +127,33 @@ describe("encodeMp4", () => {
     } finally {
       process.env.PATH = saved;
     }
+  });
+});
+
+describe("encodeMp4Stream", () => {
+  it("encodes chunks written while they are produced into the same kind of mp4", async () => {
+    const w = 96, h = 64, all = gradientFrames(9, w, h), fb = w * h * 3;
+    const stream = encodeMp4Stream(w, h, 16, { encoder: "libx264" });
+    // Chunks of 1, 4, 4 frames arriving over time, as the VAE decode hands them out.
+    for (const [a, b] of [[0, 1], [1, 5], [5, 9]] as const) {
+      await new Promise((r) => setTimeout(r, 20));
+      stream.write(all.subarray(a * fb, b * fb));
+    }
+    stream.end();
+    const r = await stream.result;
+    const s = probe(r.file);
+    expect(s).toMatchObject({ codec_name: "h264", pix_fmt: "yuv420p", width: 96, height: 64, r_frame_rate: "16/1" });
+    expect(Number(s.nb_read_frames)).toBe(9);
+    expect(r).toMatchObject({ frames: 9, fitsTarget: true, encoder: "libx264" });
+    const boxes = topLevelBoxes(r.file);
+    expect(boxes.indexOf("moov")).toBeLessThan(boxes.indexOf("mdat"));
+  });
+
+  it("refuses partial frames and reports an empty stream", async () => {
+    const stream = encodeMp4Stream(32, 32, 16, { encoder: "libx264" });
+    expect(() => stream.write(new Uint8Array(100))).toThrow(/not a whole number of 32×32 RGB frames/);
+    stream.end();
+    await expect(stream.result).rejects.toThrow();
   });
 });
 
