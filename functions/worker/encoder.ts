@@ -3,9 +3,9 @@
 // depends on one small interface.
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { encodeMp4, encodeMp4Stream, makePoster, makePreview, type Mp4Stream } from "../media/index.js";
+import { encodeMp4, makePoster, makePreview } from "../media/index.js";
 import { listEncoders } from "../media/ffmpeg.js";
-import type { StreamedVideo, VideoEncoder } from "./job-runner.js";
+import type { VideoEncoder } from "./job-runner.js";
 
 let chosenFormat: Promise<"webp" | "gif"> | undefined;
 /** WebP when ffmpeg can write animated WebP (smaller, full colour), else GIF; asked once. */
@@ -13,32 +13,11 @@ const previewFormat = () => (chosenFormat ??= listEncoders().then((e) => (e.has(
 
 export function createVideoEncoder(): VideoEncoder {
   return {
-    stream(dir): StreamedVideo {
-      let enc: Mp4Stream | undefined;
-      return {
-        onFrames(c) {
-          if (c.sample !== 0) return; // the mp4 holds the first sample
-          enc ??= encodeMp4Stream(c.width, c.height, 16, { outFile: path.join(dir, "streamed.mp4") });
-          enc.write(c.frames);
-        },
-        end: () => enc?.end(),
-        file: async () => {
-          const r = await enc?.result.catch(() => undefined);
-          return r ? { path: r.file, bytes: r.bytes } : undefined;
-        },
-      };
-    },
     async encode(video, dir, opts) {
-      // Keep the encode made during decode when it is complete and fits; else encode (again) here.
-      const streamed = await opts.streamed?.file();
-      const frameCount = video.frames.byteLength / (video.width * video.height * 3);
-      const usable = streamed && frameCount === video.numFrames && (opts.maxBytes === undefined || streamed.bytes <= opts.maxBytes);
-      const mp4 = usable
-        ? { file: streamed.path }
-        : await encodeMp4(video.frames, video.width, video.height, video.fps, {
-            outFile: path.join(dir, "video.mp4"),
-            ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
-          });
+      const mp4 = await encodeMp4(video.frames, video.width, video.height, video.fps, {
+        outFile: path.join(dir, "video.mp4"),
+        ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
+      });
       const still = await makePoster(video.frames, video.width, video.height);
       const poster = path.join(dir, `poster.${still.extension}`);
       await writeFile(poster, still.data);

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
-import type { FrameChunk, GenerateRequest, GeneratedVideo, Progress } from "../../native/src/types.js";
+import type { GenerateRequest, GeneratedVideo, Progress } from "../../native/src/types.js";
 import { JOB_ID } from "../jobs/ids.js";
 import type { JobArtifacts, JobEvents, JobProgress, JobRecord } from "../jobs/model.js";
 import {
@@ -35,19 +35,8 @@ export interface VideoEncoder {
   encode(
     video: GeneratedVideo,
     dir: string,
-    opts: { maxBytes?: number; signal?: AbortSignal; streamed?: StreamedVideo },
+    opts: { maxBytes?: number; signal?: AbortSignal },
   ): Promise<{ video: string; poster?: string; preview?: string }>;
-  /** Optional: starts an mp4 encode in `dir` fed by the engine's frame chunks during decode. */
-  stream?(dir: string): StreamedVideo;
-}
-
-/** An encode running while the engine decodes (sample 0's chunks); encode() takes it over. */
-export interface StreamedVideo {
-  onFrames(chunk: FrameChunk): void;
-  /** No more frames (the engine finished or failed). */
-  end(): void;
-  /** The mp4 path, or undefined when the streamed encode failed (encode() then starts over). */
-  file(): Promise<{ path: string; bytes: number } | undefined>;
 }
 
 /** Fixed artifact keys per job: a redelivery writes (or finds) the same objects. Poster and
@@ -154,19 +143,12 @@ export function createJobRunner(opts: JobRunnerOptions) {
     // Where a failure happened decides whether a retry can help (see settleFailure).
     let phase: "generate" | "store" = "generate";
     try {
-      // The mp4 encode starts with the first decoded chunk and runs alongside the rest of the decode.
-      const streamed = opts.encoder.stream?.(workDir);
-      let video: GeneratedVideo;
-      try {
-        video = await generate(running, signal, progress.report, timings, log, streamed);
-      } finally {
-        streamed?.end();
-      }
+      const video = await generate(running, signal, progress.report, timings, log);
       if (signal.aborted) throw new Cancelled();
       progress.report({ stage: "encode-video", step: 0, total: 1 });
       let t = Date.now();
       const maxBytes = running.request.replyTo.platform === "discord" ? running.request.replyTo.attachmentSizeLimit : undefined;
-      const files = await opts.encoder.encode(video, workDir, { maxBytes, signal, ...(streamed ? { streamed } : {}) });
+      const files = await opts.encoder.encode(video, workDir, { maxBytes, signal });
       timings["encode-video"] = Date.now() - t;
       if (signal.aborted) throw new Cancelled();
       progress.report({ stage: "upload", step: 0, total: 1 });
@@ -195,7 +177,6 @@ export function createJobRunner(opts: JobRunnerOptions) {
     onProgress: (p: JobProgress) => void,
     timings: Record<string, number>,
     log: Logger,
-    streamed?: StreamedVideo,
   ): Promise<GeneratedVideo> {
     const o = record.request.options;
     onProgress({ stage: "load", step: 0, total: 1 });
@@ -216,7 +197,6 @@ export function createJobRunner(opts: JobRunnerOptions) {
         topk: o.topk,
         onProgress: (p: Progress) => onProgress({ stage: p.stage, step: p.step, total: p.total }),
         signal,
-        ...(streamed ? { onFrames: (c: FrameChunk) => streamed.onFrames(c) } : {}),
       };
       if (o.sigmaMax !== undefined) req.sigmaMax = o.sigmaMax;
       if (record.request.kind === "i2v" && record.request.imageKey) {

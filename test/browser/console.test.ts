@@ -89,7 +89,11 @@ describe("web console", () => {
     // The element loads the mp4 from /files and plays it.
     await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
     expect(await video.evaluate((v: HTMLVideoElement) => v.error)).toBeNull();
-    await video.evaluate((v: HTMLVideoElement) => v.play());
+    // A 5-frame clip lasts 0.31 s: loop it so a busy CI machine still catches it playing.
+    await video.evaluate((v: HTMLVideoElement) => {
+      v.loop = true;
+      return v.play();
+    });
     await expect
       .poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime > 0 && !v.paused), { timeout: 10_000 })
       .toBe(true);

@@ -31,27 +31,3 @@ it("writes an H.264 mp4 with every frame, a poster and a preview into the given 
   expect(out.preview && existsSync(out.preview) && path.dirname(out.preview)).toBe(dir);
   expect(out.preview).toMatch(/preview\.(webp|gif)$/);
 });
-
-it("keeps the mp4 encoded while the engine streamed its chunks, and re-encodes when it misses the byte budget", async () => {
-  const [w, h, n] = [64, 48, 9];
-  const frames = new Uint8Array(n * w * h * 3).map((_, i) => (i * 7) & 255);
-  const video = { frames, numFrames: n, width: w, height: h, fps: 16, seed: 1, timingsMs: {} };
-  const enc = createVideoEncoder();
-  const fb = w * h * 3;
-  const feed = (d: string) => {
-    const s = enc.stream!(d);
-    for (const [a, b] of [[0, 1], [1, 5], [5, 9]] as const)
-      s.onFrames({ frames: frames.subarray(a * fb, b * fb), sample: 0, firstFrame: a, count: b - a, width: w, height: h });
-    s.onFrames({ frames: frames.subarray(0, fb), sample: 1, firstFrame: 0, count: 1, width: w, height: h }); // other samples are not in the mp4
-    s.end();
-    return s;
-  };
-  const d1 = mkdtempSync(path.join(dir, "s1-"));
-  const kept = await enc.encode(video, d1, { streamed: feed(d1) });
-  expect(path.basename(kept.video)).toBe("streamed.mp4");
-  const frames1 = execFileSync("ffprobe", ["-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", kept.video], { encoding: "utf8" }).trim();
-  expect(frames1).toBe("9");
-  const d2 = mkdtempSync(path.join(dir, "s2-"));
-  const redone = await enc.encode(video, d2, { streamed: feed(d2), maxBytes: 2000 });
-  expect(path.basename(redone.video)).toBe("video.mp4");
-});
