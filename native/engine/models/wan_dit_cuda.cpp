@@ -24,7 +24,6 @@ const WanDitConfig& WanDitCuda::config() const { throw Error("no CUDA backend");
 void WanDitCuda::forward(const Tensor&, const Tensor&, const double*, const Tensor&, const AttentionOptions&, Tensor&) const {
   throw Error("no CUDA backend");
 }
-size_t WanDitCuda::device_bytes() const { return 0; }
 bool cuda_available() { return false; }
 
 #else
@@ -50,36 +49,24 @@ struct DevLinear {
 // `int8` a bf16 weight is quantized on upload with the same 128×128 block quantizer.
 DevLinear upload_linear(const DitLinear& l, bool int8 = false) {
   DevLinear d;
-  if (l.quantized() && int8) {
-    d.out = l.w_q.shape[0];
-    d.in = l.w_q.shape[1];
+  d.out = l.out_features();
+  d.in = (l.quantized() ? l.w_q : l.w).shape[1];
+  if (int8 || l.quantized()) {
+    Tensor q = l.w_q, s = l.w_scale;
+    HostTensor qh, sh;
+    if (!l.quantized()) {
+      std::vector<float> w(size_t(d.out * d.in));
+      to_f32(l.w, w.data());
+      qh = HostTensor::empty(DType::I8, {d.out, d.in});
+      sh = HostTensor::empty(DType::F32, {(d.out + 127) / 128, (d.in + 127) / 128});
+      ops::quantize_int8_block128({Tensor::view(w.data(), DType::F32, {d.out, d.in}), qh.t(), sh.t()});
+      q = qh.t();
+      s = sh.t();
+    }
     d.wq = DeviceBuffer(size_t(d.out * d.in));
-    TW_CUDA_CHECK(cudaMemcpy(d.wq.get(), l.w_q.data, size_t(d.out * d.in), cudaMemcpyHostToDevice));
-    d.ws = upload(l.w_scale, DType::F32);
-  } else if (int8) {
-    d.out = l.w.shape[0];
-    d.in = l.w.shape[1];
-    std::vector<float> w(size_t(d.out * d.in));
-    to_f32(l.w, w.data());
-    HostTensor q = HostTensor::empty(DType::I8, {d.out, d.in});
-    HostTensor s = HostTensor::empty(DType::F32, {(d.out + 127) / 128, (d.in + 127) / 128});
-    ops::quantize_int8_block128({Tensor::view(w.data(), DType::F32, {d.out, d.in}), q.t(), s.t()});
-    d.wq = DeviceBuffer(size_t(d.out * d.in));
-    TW_CUDA_CHECK(cudaMemcpy(d.wq.get(), q.t().data, size_t(d.out * d.in), cudaMemcpyHostToDevice));
-    d.ws = upload(s.t(), DType::F32);
-  } else if (l.quantized()) {
-    d.out = l.w_q.shape[0];
-    d.in = l.w_q.shape[1];
-    const int8_t* q = l.w_q.ptr<int8_t>();
-    const float* s = l.w_scale.ptr<float>();
-    const int64_t kb = l.w_scale.shape[1];
-    std::vector<float> w(size_t(d.out * d.in));
-    for (int64_t r = 0; r < d.out; ++r)
-      for (int64_t c = 0; c < d.in; ++c) w[size_t(r * d.in + c)] = float(q[r * d.in + c]) * s[(r / 128) * kb + c / 128];
-    d.w = cuda::to_device(w, DType::BF16);
+    TW_CUDA_CHECK(cudaMemcpy(d.wq.get(), q.data, size_t(d.out * d.in), cudaMemcpyHostToDevice));
+    d.ws = upload(s, DType::F32);
   } else {
-    d.out = l.w.shape[0];
-    d.in = l.w.shape[1];
     d.w = upload(l.w, DType::BF16);
   }
   if (!l.b.empty()) d.b = upload(l.b, DType::BF16);
@@ -103,7 +90,6 @@ struct WanDitCuda::Impl {
   DeviceBuffer head_modulation;  // F32 [2, D]
   std::vector<DevBlock> blocks;
   std::vector<float> cached_context;  // host copy of the context the K/V cache was built from
-  size_t bytes = 0;
   bool int8 = false;
 
   // Activations, allocated once and reused by every step (grown when a longer sequence comes).
@@ -161,7 +147,6 @@ struct WanDitCuda::Impl {
 WanDitCuda::WanDitCuda(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 WanDitCuda::~WanDitCuda() = default;
 const WanDitConfig& WanDitCuda::config() const { return impl_->cfg; }
-size_t WanDitCuda::device_bytes() const { return impl_->bytes; }
 
 bool WanDitCuda::int8_linears() const { return impl_->int8; }
 
@@ -202,8 +187,6 @@ std::unique_ptr<WanDitCuda> WanDitCuda::create(const WanDit& cpu, const Options&
     d.modulation = upload(b.modulation, DType::F32);
     im->blocks.push_back(std::move(d));
   }
-  const auto& c = im->cfg;
-  im->bytes = size_t(c.num_layers) * (size_t(8 * D * D + 2 * D * c.ffn_dim) * 2) + size_t(D * (c.text_dim + D + c.freq_dim + 7 * D)) * 2;
   cuda::synchronize();
   return std::unique_ptr<WanDitCuda>(new WanDitCuda(std::move(im)));
 }

@@ -26,8 +26,6 @@ class WanDitCuda : public DitNetwork {
   const WanDitConfig& config() const override;
   void forward(const Tensor& x, const Tensor& cond, const double* timesteps, const Tensor& context,
                const AttentionOptions& attn, Tensor& out) const override;
-  // Bytes of device memory held for weights (and the cached context K/V).
-  size_t device_bytes() const;
 
   struct Impl;
  private:
