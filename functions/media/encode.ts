@@ -2,7 +2,7 @@
 // player starts before the download ends), 16 fps (Wan's rate), even dimensions (4:2:0 needs them).
 // With maxBytes (Discord's 10 MiB, say) an encode that comes out too large is redone at a bitrate
 // computed from the byte budget, at most twice; the result says what was done.
-import { mkdtemp, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listEncoders, nvidiaGpuPresent, runFfmpeg } from "./ffmpeg.js";
@@ -20,6 +20,11 @@ export interface EncodeOptions {
   quality?: number;
   /** ffmpeg command; default "ffmpeg" on PATH. */
   ffmpeg?: string;
+  /** Kills ffmpeg (cancel, worker shutdown); the promise rejects with an AbortError once it is gone. */
+  signal?: AbortSignal;
+  /** A constant-quality encode of these frames made already (the streamed one) that came out over
+   * maxBytes: it is reported as the first attempt and the bitrate re-encodes start at once. */
+  priorAttempt?: EncodeAttempt;
 }
 
 export interface EncodeAttempt {
@@ -101,21 +106,28 @@ export async function encodeMp4(
   const encode = async (rate: { quality: number } | { kbps: number }) => {
     const args = ffmpegArgs(encoder, width, height, fps, rate, out);
     try {
-      await runFfmpeg(ffmpeg, args, list);
+      await runFfmpeg(ffmpeg, args, list, { signal: options.signal });
     } catch (err) {
       // NVENC can be listed yet unusable (driver too old, all sessions busy): x264 always works.
-      if (encoder !== "h264_nvenc" || options.encoder === "h264_nvenc") throw err;
+      if (encoder !== "h264_nvenc" || options.encoder === "h264_nvenc" || options.signal?.aborted) throw err;
       notes.push(`h264_nvenc failed (${(err as Error).message.split("\n").pop()}), used libx264`);
       nvencBroken = true;
       encoder = "libx264";
-      await runFfmpeg(ffmpeg, ffmpegArgs(encoder, width, height, fps, rate, out), list);
+      await runFfmpeg(ffmpeg, ffmpegArgs(encoder, width, height, fps, rate, out), list, { signal: options.signal });
     }
     const bytes = (await stat(out)).size;
     attempts.push({ setting: "quality" in rate ? `${encoder === "libx264" ? "crf" : "cq"} ${rate.quality}` : `${rate.kbps} kb/s`, bytes });
     return bytes;
   };
 
-  let bytes = await encode({ quality });
+  const prior = options.priorAttempt;
+  let bytes: number;
+  if (prior && options.maxBytes !== undefined && prior.bytes > options.maxBytes) {
+    attempts.push(prior);
+    bytes = prior.bytes;
+  } else {
+    bytes = await encode({ quality });
+  }
   const seconds = list.length / fps;
   if (options.maxBytes !== undefined && bytes > options.maxBytes) {
     // Budget → bitrate, with 8% headroom for the container and rate-control overshoot.
@@ -138,33 +150,45 @@ export async function encodeMp4(
 
 /** An mp4 encode fed frame chunks while they are still being generated (see encodeMp4Stream). */
 export interface Mp4Stream {
-  /** RGB8 frames [n, height, width, 3]; ignored after end(). */
+  /** RGB8 frames [n, height, width, 3], in order; ignored after end() or abort(). */
   write(frames: Uint8Array): void;
+  /** Frames written so far. */
+  readonly frames: number;
   /** No more frames: ffmpeg finishes the file. */
   end(): void;
-  /** The finished encode (one attempt at the default quality; no size target). */
+  /** Kills ffmpeg and deletes the partial file; `result` rejects with an AbortError once ffmpeg is gone. */
+  abort(reason?: string): void;
+  /** The finished encode (one attempt at the default quality; no size target). Rejects when ffmpeg
+   * fails (the partial file is deleted) or the stream is aborted. */
   result: Promise<EncodeResult>;
 }
 
 /**
  * Starts ffmpeg now and encodes frames as they are written, so encoding overlaps the VAE decode.
- * One constant-quality attempt; a caller with a byte budget re-encodes with encodeMp4 when the
- * result is too large.
+ * The encoder is chosen as encodeMp4 does ("auto": h264_nvenc when listed and an NVIDIA GPU is
+ * present, else libx264). One constant-quality attempt: when it fails (NVENC that is listed but
+ * unusable is then marked broken, so the next encodeMp4 uses libx264) or misses a byte budget, the
+ * caller encodes again with encodeMp4 from the frames it kept.
  */
 export function encodeMp4Stream(
   width: number,
   height: number,
   fps = 16,
-  options: Pick<EncodeOptions, "outFile" | "encoder" | "quality" | "ffmpeg"> = {},
+  options: Pick<EncodeOptions, "outFile" | "encoder" | "quality" | "ffmpeg" | "signal"> = {},
 ): Mp4Stream {
   const frameBytes = width * height * 3;
   const queue: Uint8Array[] = [];
   let ended = false;
   let wake: (() => void) | undefined;
   let frames = 0;
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort(options.signal?.reason ?? "aborted");
+  if (options.signal?.aborted) onOuterAbort();
+  else options.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const chunks: AsyncIterable<Uint8Array> = {
     async *[Symbol.asyncIterator]() {
       for (;;) {
+        if (stop.signal.aborted) return; // runFfmpeg has killed ffmpeg already
         const next = queue.shift();
         if (next) {
           yield next;
@@ -175,12 +199,21 @@ export function encodeMp4Stream(
       }
     },
   };
+  let out: string | undefined;
   const result = (async (): Promise<EncodeResult> => {
     const ffmpeg = options.ffmpeg ?? "ffmpeg";
-    const out = options.outFile ?? join(await mkdtemp(join(tmpdir(), "turbowan-mp4-")), "video.mp4");
+    out = options.outFile ?? join(await mkdtemp(join(tmpdir(), "turbowan-mp4-")), "video.mp4");
     const encoder = await chooseEncoder(options.encoder, ffmpeg);
     const quality = options.quality ?? 20;
-    await runFfmpeg(ffmpeg, ffmpegArgs(encoder, width, height, fps, { quality }, out), chunks);
+    try {
+      await runFfmpeg(ffmpeg, ffmpegArgs(encoder, width, height, fps, { quality }, out), chunks, { signal: stop.signal });
+    } catch (err) {
+      if (encoder === "h264_nvenc" && (options.encoder ?? "auto") === "auto" && !stop.signal.aborted && err instanceof Error) {
+        nvencBroken = true;
+        err.message = `h264_nvenc failed (libx264 is used from now on): ${err.message}`;
+      }
+      throw err;
+    }
     if (frames === 0) throw new Error("There are no frames to encode.");
     const bytes = (await stat(out)).size;
     const setting = `${encoder === "libx264" ? "crf" : "cq"} ${quality}`;
@@ -190,19 +223,38 @@ export function encodeMp4Stream(
       fitsTarget: true,
       summary: `${frames} frames ${width}×${height} @ ${fps} fps → ${bytes} bytes with ${encoder} (${setting}: ${bytes} B), streamed during decode`,
     };
-  })();
+  })().then(
+    (r) => {
+      options.signal?.removeEventListener("abort", onOuterAbort);
+      return r;
+    },
+    async (err: unknown) => {
+      // Nothing half-written stays behind for anyone to publish.
+      options.signal?.removeEventListener("abort", onOuterAbort);
+      if (out) await rm(out, { force: true }).catch(() => undefined);
+      throw err;
+    },
+  );
   result.catch(() => undefined); // the caller awaits it; an unobserved failure must not crash the process
   return {
     write(f: Uint8Array) {
-      if (ended) return;
+      if (ended || stop.signal.aborted) return;
       if (f.byteLength === 0 || f.byteLength % frameBytes !== 0)
         throw new Error(`A chunk of ${f.byteLength} bytes is not a whole number of ${width}×${height} RGB frames.`);
       frames += f.byteLength / frameBytes;
       queue.push(f);
       wake?.();
     },
+    get frames() {
+      return frames;
+    },
     end() {
       ended = true;
+      wake?.();
+    },
+    abort(reason = "aborted") {
+      if (!stop.signal.aborted) stop.abort(reason);
+      queue.length = 0;
       wake?.();
     },
     result,

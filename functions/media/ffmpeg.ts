@@ -24,25 +24,42 @@ export class FfmpegFailedError extends Error {
 }
 
 /** Runs `command args`, writing `input` chunks to stdin (awaiting drain between them). `input` may
- * be an async iterable whose chunks arrive while ffmpeg already encodes (streamed decode). */
+ * be an async iterable whose chunks arrive while ffmpeg already encodes (streamed decode); if it
+ * throws, ffmpeg is killed and the promise rejects with that error. `signal` kills ffmpeg (SIGKILL)
+ * and rejects with an AbortError once the process is gone, so the caller may delete its files. */
 export function runFfmpeg(
   command: string,
   args: string[],
   input?: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  options: { signal?: AbortSignal } = {},
 ): Promise<{ stderr: string }> {
+  const { signal } = options;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: [input ? "pipe" : "ignore", "ignore", "pipe"] });
     let stderr = "";
+    // Why ffmpeg was stopped on purpose (abort, or the input failing): reported instead of its exit code.
+    let stopped: Error | undefined;
+    const stop = (why: Error) => {
+      stopped ??= why;
+      child.stdin?.destroy();
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    };
+    const onAbort = () => stop(abortError(signal!));
+    signal?.addEventListener("abort", onAbort, { once: true });
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (d: string) => {
       // Keep the tail only: ffmpeg can be chatty on long encodes.
       stderr = (stderr + d).slice(-8000);
     });
     child.on("error", (err: NodeJS.ErrnoException) => {
+      signal?.removeEventListener("abort", onAbort);
       reject(err.code === "ENOENT" ? new FfmpegMissingError(command) : err);
     });
     child.on("close", (code) => {
-      if (code === 0) resolve({ stderr });
+      signal?.removeEventListener("abort", onAbort);
+      if (stopped) reject(stopped);
+      else if (code === 0) resolve({ stderr });
       else reject(new FfmpegFailedError(args, stderr, code));
     });
     if (input && child.stdin) {
@@ -50,14 +67,26 @@ export function runFfmpeg(
       // EPIPE when ffmpeg exits early: the close handler reports why, so swallow it here.
       stdin.on("error", () => {});
       void (async () => {
-        for await (const chunk of input) {
-          if (stdin.destroyed) return;
-          if (!stdin.write(chunk)) await drained(stdin);
+        try {
+          for await (const chunk of input) {
+            if (stdin.destroyed) return;
+            if (!stdin.write(chunk)) await drained(stdin);
+          }
+          stdin.end();
+        } catch (err) {
+          stop(err instanceof Error ? err : new Error(String(err)));
         }
-        stdin.end();
       })();
     }
   });
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name === "AbortError") return reason;
+  const err = new Error(`ffmpeg was stopped (${typeof reason === "string" ? reason : "aborted"}).`);
+  err.name = "AbortError";
+  return err;
 }
 
 // Resolves on "drain", or on "close" when ffmpeg quit early; removes the other listener so

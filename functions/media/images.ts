@@ -38,6 +38,8 @@ export interface PreviewOptions {
   format?: "auto" | "webp" | "gif";
   outFile?: string;
   ffmpeg?: string;
+  /** Kills ffmpeg (cancel, worker shutdown). */
+  signal?: AbortSignal;
 }
 
 /** A small looping animation made from the encoded mp4. */
@@ -57,6 +59,6 @@ export async function makePreview(
       ? ["-vf", scale, "-c:v", "libwebp_anim", "-loop", "0", "-quality", "60", "-compression_level", "4"]
       : // GIF: a palette made for this clip beats the generic 256 colours by far.
         ["-filter_complex", `${scale},split[a][b];[a]palettegen=max_colors=128[p];[b][p]paletteuse=dither=bayer`, "-loop", "0"];
-  await runFfmpeg(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", mp4, "-an", ...args, file]);
+  await runFfmpeg(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", mp4, "-an", ...args, file], undefined, { signal: options.signal });
   return { file, contentType: format === "webp" ? "image/webp" : "image/gif", extension: format };
 }

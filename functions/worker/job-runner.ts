@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
-import type { GenerateRequest, GeneratedVideo, Progress } from "../../native/src/types.js";
+import type { FrameChunk, GenerateRequest, GeneratedVideo, Progress } from "../../native/src/types.js";
 import { JOB_ID } from "../jobs/ids.js";
 import type { JobArtifacts, JobEvents, JobProgress, JobRecord } from "../jobs/model.js";
 import {
@@ -35,9 +35,41 @@ export interface VideoEncoder {
   encode(
     video: GeneratedVideo,
     dir: string,
-    opts: { maxBytes?: number; signal?: AbortSignal },
-  ): Promise<{ video: string; poster?: string; preview?: string }>;
+    opts: { maxBytes?: number; signal?: AbortSignal; streamed?: StreamedVideo },
+  ): Promise<EncodedFiles>;
+  /** Optional: an mp4 encode in `dir` fed by the engine's decoded chunks while later ones still
+   * decode (pipelined); encode() then keeps its file or, failing that, encodes again. */
+  stream?(dir: string, opts?: { signal?: AbortSignal }): StreamedVideo;
 }
+
+export interface EncodedFiles {
+  video: string;
+  poster?: string;
+  preview?: string;
+  /** What the mp4 encode did, for the job's log. */
+  summary?: string;
+  /** Why the streamed encode was not used (then the mp4 was encoded again from the frames). */
+  notes?: string[];
+  /** The mp4 is the one encoded during the decode. */
+  streamed?: boolean;
+  /** ms from the start of encode() (generate() had returned) to the mp4 being complete. */
+  mp4Ms?: number;
+}
+
+/** An encode running while the engine decodes (sample 0's chunks); encode() takes it over. */
+export interface StreamedVideo {
+  onFrames(chunk: FrameChunk): void;
+  /** generate() returned `frames` frames for the mp4: waits a bounded time for chunks still on
+   * their way, ends ffmpeg's input and says whether the file is complete and usable. */
+  finish(frames: number): Promise<StreamOutcome>;
+  /** Kills ffmpeg and deletes its partial file; resolves once ffmpeg has exited. A no-op after a
+   * successful finish(). */
+  abort(reason?: string): Promise<void>;
+}
+
+export type StreamOutcome =
+  | { ok: true; file: string; bytes: number; width: number; height: number; fps: number; attempt: { setting: string; bytes: number }; summary: string }
+  | { ok: false; why: string };
 
 /** Fixed artifact keys per job: a redelivery writes (or finds) the same objects. Poster and
  * preview keep the extension of their format (jpg|png, webp|gif). */
@@ -142,14 +174,19 @@ export function createJobRunner(opts: JobRunnerOptions) {
     const started = Date.now();
     // Where a failure happened decides whether a retry can help (see settleFailure).
     let phase: "generate" | "store" = "generate";
+    // The mp4 encode starts with the first decoded chunk and runs alongside the rest of the decode.
+    const streamed = opts.encoder.stream?.(workDir, { signal });
     try {
-      const video = await generate(running, signal, progress.report, timings, log);
+      const video = await generate(running, signal, progress.report, timings, log, streamed);
       if (signal.aborted) throw new Cancelled();
       progress.report({ stage: "encode-video", step: 0, total: 1 });
       let t = Date.now();
       const maxBytes = running.request.replyTo.platform === "discord" ? running.request.replyTo.attachmentSizeLimit : undefined;
-      const files = await opts.encoder.encode(video, workDir, { maxBytes, signal });
+      const files = await opts.encoder.encode(video, workDir, { maxBytes, signal, ...(streamed ? { streamed } : {}) });
       timings["encode-video"] = Date.now() - t;
+      if (files.mp4Ms !== undefined) timings["mp4-after-decode"] = files.mp4Ms;
+      if (files.notes?.length) log.warn({ notes: files.notes, mp4: files.summary }, "streamed encode not used: the mp4 was encoded again from the frames");
+      else log.info({ mp4: files.summary, streamed: files.streamed ?? false }, "video encoded");
       if (signal.aborted) throw new Cancelled();
       progress.report({ stage: "upload", step: 0, total: 1 });
       phase = "store";
@@ -167,6 +204,8 @@ export function createJobRunner(opts: JobRunnerOptions) {
     } finally {
       clearInterval(cancelPoll);
       progress.stop();
+      // Failed, cancelled or shut down mid-stream: ffmpeg must be gone before its folder is.
+      await streamed?.abort("the job ended").catch(() => undefined);
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   };
@@ -177,6 +216,7 @@ export function createJobRunner(opts: JobRunnerOptions) {
     onProgress: (p: JobProgress) => void,
     timings: Record<string, number>,
     log: Logger,
+    streamed?: StreamedVideo,
   ): Promise<GeneratedVideo> {
     const o = record.request.options;
     onProgress({ stage: "load", step: 0, total: 1 });
@@ -197,6 +237,7 @@ export function createJobRunner(opts: JobRunnerOptions) {
         topk: o.topk,
         onProgress: (p: Progress) => onProgress({ stage: p.stage, step: p.step, total: p.total }),
         signal,
+        ...(streamed ? { onFrames: (c: FrameChunk) => streamed.onFrames(c) } : {}),
       };
       if (o.sigmaMax !== undefined) req.sigmaMax = o.sigmaMax;
       if (record.request.kind === "i2v" && record.request.imageKey) {

@@ -97,6 +97,10 @@ describe("web console", () => {
     await expect
       .poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime > 0 && !v.paused), { timeout: 10_000 })
       .toBe(true);
+    // Every frame is in the file (5 at 16 fps). The mp4 is encoded while the engine decodes; when
+    // it lost the last chunk (the engine's promise can settle before its last onFrames callback)
+    // it was a 1-frame clip that Chromium never played.
+    expect(await video.evaluate((v: HTMLVideoElement) => v.duration)).toBeCloseTo(5 / 16, 1);
     const size = await video.evaluate((v: HTMLVideoElement) => [v.videoWidth, v.videoHeight]);
     expect(size[0]).toBeGreaterThan(0);
     expect(size[1]).toBeGreaterThan(0);

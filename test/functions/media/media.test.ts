@@ -1,6 +1,6 @@
 // Real ffmpeg, real ffprobe, real sharp: the mp4 must be what chat clients and browsers play.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -41,6 +41,15 @@ function probe(file: string) {
   return JSON.parse(json).streams[0] as {
     codec_name: string; pix_fmt: string; width: number; height: number; r_frame_rate: string; nb_read_frames: string;
   };
+}
+
+/** An ffmpeg process writing `out` is running (the command line names it). */
+function ffmpegWriting(out: string): boolean {
+  try {
+    return execFileSync("pgrep", ["-f", `ffmpeg .*${out}`]).toString().trim().length > 0;
+  } catch {
+    return false; // pgrep exits 1 when nothing matches
+  }
 }
 
 /** Top-level MP4 box types in file order. */
@@ -97,6 +106,26 @@ describe("encodeMp4", () => {
     expect(r.attempts).toHaveLength(1);
   });
 
+  it("starts at the bitrate re-encodes when told of a constant-quality attempt that missed the budget", async () => {
+    const frames = noiseFrames(16, 192, 128);
+    const first = await encodeMp4(frames, 192, 128, 16, { encoder: "libx264" });
+    const maxBytes = Math.floor(first.bytes / 4);
+    const r = await encodeMp4(frames, 192, 128, 16, { encoder: "libx264", maxBytes, priorAttempt: first.attempts[0]! });
+    expect(r.attempts[0]).toEqual(first.attempts[0]);
+    expect(r.attempts[1]!.setting).toMatch(/kb\/s$/);
+    expect(r.bytes).toBeLessThanOrEqual(maxBytes);
+  });
+
+  it("a signal kills ffmpeg mid-encode and rejects once it is gone", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "tw-abort-")), "video.mp4");
+    const ac = new AbortController();
+    const p = encodeMp4(noiseFrames(48, 640, 360), 640, 360, 16, { encoder: "libx264", outFile: out, signal: ac.signal });
+    await expect.poll(() => ffmpegWriting(out)).toBe(true);
+    ac.abort("cancelled");
+    await expect(p).rejects.toMatchObject({ name: "AbortError" });
+    expect(ffmpegWriting(out)).toBe(false);
+  });
+
   it("picks libx264 on a machine without an NVIDIA GPU, or NVENC where one is present", async () => {
     const r = await encodeMp4(gradientFrames(5, 64, 64), 64, 64);
     const gpu = (() => {
@@ -145,8 +174,54 @@ describe("encodeMp4Stream", () => {
     expect(s).toMatchObject({ codec_name: "h264", pix_fmt: "yuv420p", width: 96, height: 64, r_frame_rate: "16/1" });
     expect(Number(s.nb_read_frames)).toBe(9);
     expect(r).toMatchObject({ frames: 9, fitsTarget: true, encoder: "libx264" });
+    expect(stream.frames).toBe(9);
     const boxes = topLevelBoxes(r.file);
     expect(boxes.indexOf("moov")).toBeLessThan(boxes.indexOf("mdat"));
+    // The same frames through encodeMp4 give the same bytes: streaming changes when, not what.
+    const whole = await encodeMp4(all, w, h, 16, { encoder: "libx264" });
+    expect(readFileSync(whole.file).equals(readFileSync(r.file))).toBe(true);
+  });
+
+  it("picks its encoder as encodeMp4 does", async () => {
+    const stream = encodeMp4Stream(64, 64, 16);
+    stream.write(gradientFrames(5, 64, 64));
+    stream.end();
+    const r = await stream.result;
+    expect(r.encoder).toBe((await encodeMp4(gradientFrames(5, 64, 64), 64, 64)).encoder);
+  });
+
+  it("abort() kills ffmpeg mid-stream and leaves no file", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "tw-abort-")), "streamed.mp4");
+    const stream = encodeMp4Stream(96, 64, 16, { encoder: "libx264", outFile: out });
+    stream.write(gradientFrames(4, 96, 64));
+    await expect.poll(() => ffmpegWriting(out)).toBe(true);
+    stream.abort("cancelled");
+    await expect(stream.result).rejects.toMatchObject({ name: "AbortError" });
+    expect(ffmpegWriting(out)).toBe(false);
+    expect(existsSync(out)).toBe(false);
+    stream.write(gradientFrames(1, 96, 64)); // late chunks are ignored
+  });
+
+  it("an aborted signal stops it the same way", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "tw-abort-")), "streamed.mp4");
+    const ac = new AbortController();
+    const stream = encodeMp4Stream(96, 64, 16, { encoder: "libx264", outFile: out, signal: ac.signal });
+    stream.write(gradientFrames(2, 96, 64));
+    await expect.poll(() => ffmpegWriting(out)).toBe(true);
+    ac.abort("shutdown");
+    await expect(stream.result).rejects.toThrow(/stopped \(shutdown\)/);
+    expect(ffmpegWriting(out)).toBe(false);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it.skipIf(existsSync("/dev/nvidia0"))("a failing NVENC encode rejects with ffmpeg's words and deletes its file", async () => {
+    // This ffmpeg lists h264_nvenc, but there is no NVIDIA GPU here: NVENC cannot open.
+    const out = join(mkdtempSync(join(tmpdir(), "tw-nvenc-")), "streamed.mp4");
+    const stream = encodeMp4Stream(64, 64, 16, { encoder: "h264_nvenc", outFile: out });
+    stream.write(gradientFrames(5, 64, 64));
+    stream.end();
+    await expect(stream.result).rejects.toThrow(/ffmpeg exited with/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it("refuses partial frames and reports an empty stream", async () => {

@@ -1,6 +1,6 @@
 // The worker end to end on real parts: SQLite queue, local store, the demo engine on the CPU, ffmpeg.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -21,6 +21,15 @@ const ffprobe = (file: string) =>
       encoding: "utf8",
     }),
   ).streams[0];
+
+/** An ffmpeg process is running whose command line names a path under `dir`. */
+function ffmpegWriting(dir: string): boolean {
+  try {
+    return execFileSync("pgrep", ["-f", `ffmpeg .*${dir}`]).toString().trim().length > 0;
+  } catch {
+    return false; // pgrep exits 1 when nothing matches
+  }
+}
 
 const storePath = (key: string) => path.join(h.dataDir, "store", "files", key);
 
@@ -43,6 +52,11 @@ describe("worker", () => {
     expect(stream).toMatchObject({ codec_name: "h264", pix_fmt: "yuv420p" });
     expect(Number(stream.nb_read_frames)).toBe(5);
     expect(done.timingsMs.total).toBeGreaterThan(0);
+    // Pipelined: the mp4 was encoded while the engine decoded, and kept.
+    const encoded = h.logs.find((l) => l.msg === "video encoded");
+    expect(encoded, JSON.stringify(h.logs.filter((l) => /encod/.test(String(l.msg))))).toMatchObject({ streamed: true, jobId: job.id });
+    expect(encoded!.mp4).toMatch(/^5 frames .* streamed during decode/);
+    expect(done.timingsMs["mp4-after-decode"]).toBeGreaterThanOrEqual(0);
 
     const types = h.eventsOf(job.id).map((e) => e.type);
     expect(types[0]).toBe("queued");
@@ -152,6 +166,46 @@ describe("worker", () => {
     const next = await h.submit({ prompt: "after the cancel" });
     expect((await h.waitFor(next.id, ["succeeded", "failed"])).status).toBe("succeeded");
   });
+
+  it("a streamed mp4 over a Discord channel's budget is encoded again to fit, and the log says why", async () => {
+    const w = h.worker();
+    w.start();
+    const job = await h.submit({
+      options: { frames: 17 },
+      replyTo: { platform: "discord", applicationId: "1", interactionToken: "t", channelId: "2", tokenIssuedAt: Date.now(), attachmentSizeLimit: 15_000 },
+    });
+    const done = await h.waitFor(job.id, ["succeeded", "failed"]);
+    expect(done.error).toBeUndefined();
+    expect(done.artifacts.videoBytes).toBeLessThanOrEqual(15_000);
+    expect(Number(ffprobe(storePath(done.artifacts.video!)).nb_read_frames)).toBe(17);
+    const warned = h.logs.find((l) => l.msg === "streamed encode not used: the mp4 was encoded again from the frames");
+    expect(warned?.jobId).toBe(job.id);
+    expect((warned!.notes as string[])[0]).toMatch(/over the 15000-byte budget/);
+    expect(h.logs.some((l) => l.msg === "video encoded" && l.jobId === job.id)).toBe(false);
+  });
+
+  for (const how of ["cancel", "shutdown"] as const) {
+    it(`${how} while the mp4 is being streamed kills ffmpeg and publishes nothing`, async () => {
+      const tmpDir = mkdtempSync(path.join(h.dir, "work-"));
+      const w = h.worker({ progressIntervalMs: 0, tmpDir, graceMs: 0 });
+      w.start();
+      // 81 frames decode for seconds on the CPU: long enough to stop mid-decode.
+      const job = await h.submit({ options: { frames: 81, steps: 1 } });
+      await expect.poll(() => ffmpegWriting(tmpDir), { timeout: 30_000, interval: 20 }).toBe(true);
+      if (how === "cancel") {
+        await h.jobs.cancel(job.id, "test");
+        expect((await h.waitFor(job.id, ["cancelled", "succeeded", "failed"], 30_000)).status).toBe("cancelled");
+      } else {
+        await w.stop({ graceMs: 0 });
+        const r = (await h.store.getRecord(job.id))!; // released for another worker to run
+        expect([r.status, r.error]).toEqual(["queued", "The worker shut down during this job; it will run again."]);
+      }
+      await expect.poll(() => readdirSync(tmpDir)).toEqual([]); // the job folder is gone
+      expect(ffmpegWriting(tmpDir)).toBe(false);
+      expect(await h.store.exists(artifactKeys(job.id).video)).toBe(false);
+      expect(h.logs.some((l) => l.msg === "video encoded" && l.jobId === job.id)).toBe(false);
+    }, 60_000);
+  }
 
   it("a bad checkpoint fails the job with a clear message, and the worker stays healthy", async () => {
     // A real tokenizer, but weight files that are not checkpoints: the real loader must refuse them.
