@@ -81,11 +81,33 @@ export function frameList(frames: Frames, width: number, height: number): Uint8A
 // capability), so later jobs go straight to libx264 instead of failing first each time.
 let nvencBroken = false;
 
+/**
+ * "auto": h264_nvenc when ffmpeg lists it, an NVIDIA driver is present and a one-off NVENC test
+ * encode works, else libx264. The test encode matters: data-centre GPUs such as the H100 and H200
+ * have no NVENC unit at all, while distribution ffmpeg builds list h264_nvenc anyway.
+ */
 export async function chooseEncoder(requested: EncodeOptions["encoder"] = "auto", ffmpeg = "ffmpeg"): Promise<VideoEncoder> {
   if (requested !== "auto") return requested;
   if (nvencBroken) return "libx264";
   const encoders = await listEncoders(ffmpeg);
-  return encoders.has("h264_nvenc") && nvidiaGpuPresent() ? "h264_nvenc" : "libx264";
+  if (!encoders.has("h264_nvenc") || !nvidiaGpuPresent()) return "libx264";
+  return (await nvencWorks(ffmpeg)) ? "h264_nvenc" : "libx264";
+}
+
+const nvencProbes = new Map<string, Promise<boolean>>();
+/** Whether this ffmpeg can open NVENC here: 2 black frames through h264_nvenc (≈0.1 s, once per
+ * process and ffmpeg command). */
+export function nvencWorks(ffmpeg = "ffmpeg"): Promise<boolean> {
+  let probe = nvencProbes.get(ffmpeg);
+  if (!probe) {
+    const args = ["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "color=black:s=256x144:r=16:d=0.125", "-c:v", "h264_nvenc", "-f", "null", "-"];
+    probe = runFfmpeg(ffmpeg, args).then(
+      () => true,
+      () => false,
+    );
+    nvencProbes.set(ffmpeg, probe);
+  }
+  return probe;
 }
 
 export async function encodeMp4(

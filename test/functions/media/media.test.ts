@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { encodeMp4, encodeMp4Stream, FfmpegMissingError, makePoster, makePreview } from "../../../functions/media/index.js";
+import { encodeMp4, encodeMp4Stream, FfmpegMissingError, makePoster, makePreview, nvencWorks } from "../../../functions/media/index.js";
 
 /** A moving colour gradient: compresses like real video (smooth, with motion). */
 function gradientFrames(n: number, w: number, h: number): Uint8Array {
@@ -137,6 +137,11 @@ describe("encodeMp4", () => {
     })();
     expect(r.encoder).toBe(gpu ? "h264_nvenc" : "libx264");
     expect(probe(r.file).codec_name).toBe("h264");
+  });
+
+  it.skipIf(existsSync("/dev/nvidia0"))("finds NVENC unusable where ffmpeg lists it but no NVIDIA GPU (or one without NVENC) is there", async () => {
+    // Debian's ffmpeg lists h264_nvenc; this machine has no NVIDIA driver, as an H100 has no NVENC unit.
+    expect(await nvencWorks()).toBe(false);
   });
 
   it("refuses a buffer that is not whole frames, naming the sizes", async () => {
