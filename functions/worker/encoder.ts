@@ -76,12 +76,15 @@ export function createVideoEncoder(options: VideoEncoderOptions = {}): VideoEnco
   return encoder;
 }
 
-/** Sample 0's chunks → encodeMp4Stream, checked for order and size; see StreamedVideo. */
+/** The engine's chunks → encodeMp4Stream, checked for order and size; see StreamedVideo. */
 function streamToMp4(file: string, signal: AbortSignal | undefined, encoderChoice: "auto" | "libx264" | "h264_nvenc", lateChunkMs: number): StreamedVideo {
   let enc: Mp4Stream | undefined;
   let size: { width: number; height: number } | undefined;
   let broken: string | undefined;
-  let next = 0; // the frame the next chunk must start at
+  // Like encodeMp4 of the returned frames, the mp4 holds every sample, one after the other.
+  let sample = 0;
+  let next = 0; // the frame of `sample` the next chunk must start at
+  let total = 0; // frames written
   let arrived: (() => void) | undefined;
   const fail = (why: string) => {
     broken ??= why;
@@ -89,15 +92,18 @@ function streamToMp4(file: string, signal: AbortSignal | undefined, encoderChoic
   };
   return {
     onFrames(c: FrameChunk) {
-      if (c.sample !== 0 || broken) return; // the mp4 holds the first sample
+      if (broken) return;
       try {
-        if (c.firstFrame !== next) return fail(`a chunk starting at frame ${c.firstFrame} came where frame ${next} was due`);
+        if (c.sample === sample + 1 && c.firstFrame === 0 && next > 0) [sample, next] = [c.sample, 0];
+        if (c.sample !== sample || c.firstFrame !== next)
+          return fail(`a chunk starting at frame ${c.firstFrame} of sample ${c.sample} came where frame ${next} of sample ${sample} was due`);
         if (size && (c.width !== size.width || c.height !== size.height))
           return fail(`a ${c.width}×${c.height} chunk came in a ${size.width}×${size.height} video`);
         size ??= { width: c.width, height: c.height };
         enc ??= encodeMp4Stream(c.width, c.height, 16, { outFile: file, encoder: encoderChoice, ...(signal ? { signal } : {}) });
         enc.write(c.frames);
         next += c.count;
+        total += c.count;
       } catch (err) {
         fail((err as Error).message);
       } finally {
@@ -109,7 +115,7 @@ function streamToMp4(file: string, signal: AbortSignal | undefined, encoderChoic
       // through their own queue from the decode thread): wait for those before ending the file, or
       // it would lack its last chunk (the bug that made Chromium's playback check fail).
       const deadline = Date.now() + lateChunkMs;
-      while (!broken && next < frames && !signal?.aborted && Date.now() < deadline) {
+      while (!broken && total < frames && !signal?.aborted && Date.now() < deadline) {
         let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           arrived = resolve;
@@ -119,7 +125,7 @@ function streamToMp4(file: string, signal: AbortSignal | undefined, encoderChoic
         arrived = undefined;
       }
       if (signal?.aborted) fail("stopped");
-      if (!broken && next !== frames) fail(`${next} of ${frames} frames reached it within ${lateChunkMs} ms`);
+      if (!broken && total !== frames) fail(`${total} of ${frames} frames reached it within ${lateChunkMs} ms`);
       if (!enc) {
         broken ??= "no frames were streamed";
         return { ok: false, why: broken };

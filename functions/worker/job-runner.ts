@@ -56,7 +56,7 @@ export interface EncodedFiles {
   mp4Ms?: number;
 }
 
-/** An encode running while the engine decodes (sample 0's chunks); encode() takes it over. */
+/** An encode running while the engine decodes (its chunks, sample after sample); encode() takes it over. */
 export interface StreamedVideo {
   onFrames(chunk: FrameChunk): void;
   /** generate() returned `frames` frames for the mp4: waits a bounded time for chunks still on

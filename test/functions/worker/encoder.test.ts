@@ -1,6 +1,6 @@
 // The worker's encoder adapter over real ffmpeg: frames → mp4 + poster + preview in the job's folder.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -50,7 +50,6 @@ describe("streamed encode (frames go to ffmpeg while the engine still decodes)",
     s.onFrames(chunk(0, 1));
     s.onFrames(chunk(1, 5));
     s.onFrames(chunk(5, 9));
-    s.onFrames(chunk(0, 1, 1)); // other samples are not in the mp4
     const out = await enc.encode(video, d, { streamed: s });
     expect(path.basename(out.video)).toBe("streamed.mp4");
     expect(out).toMatchObject({ streamed: true, notes: [] });
@@ -59,6 +58,22 @@ describe("streamed encode (frames go to ffmpeg while the engine still decodes)",
     expect(countFrames(out.video)).toBe("9");
     expect(out.poster && existsSync(out.poster)).toBe(true);
     expect(out.preview && existsSync(out.preview)).toBe(true);
+  });
+
+  it("holds every sample one after the other, as encodeMp4 of the returned frames does", async () => {
+    // Two samples of 5 frames ([0,1), [1,5) each): the returned buffer is sample 0 then sample 1.
+    const ten = new Uint8Array(10 * fb).map((_, i) => (i * 5) & 255);
+    const two = { ...video, numFrames: 10, frames: ten };
+    const c = (s: number, a: number, b: number) => ({ frames: ten.subarray((s * 5 + a) * fb, (s * 5 + b) * fb), sample: s, firstFrame: a, count: b - a, width: w, height: h });
+    const enc = createVideoEncoder();
+    const d = sub();
+    const s = enc.stream!(d);
+    for (const [sm, a, b] of [[0, 0, 1], [0, 1, 5], [1, 0, 1], [1, 1, 5]] as const) s.onFrames(c(sm, a, b));
+    const out = await enc.encode(two, d, { streamed: s });
+    expect(out.streamed).toBe(true);
+    expect(countFrames(out.video)).toBe("10");
+    const whole = await createVideoEncoder({ stream: false }).encode(two, sub(), {});
+    expect(readFileSync(out.video).equals(readFileSync(whole.video))).toBe(true);
   });
 
   it("waits for the last chunk when generate() settles before its callback has run", async () => {
@@ -96,7 +111,7 @@ describe("streamed encode (frames go to ffmpeg while the engine still decodes)",
     s.onFrames(chunk(0, 1));
     s.onFrames(chunk(5, 9));
     const out = await enc.encode(video, d, { streamed: s });
-    expect(out.notes?.[0]).toMatch(/a chunk starting at frame 5 came where frame 1 was due/);
+    expect(out.notes?.[0]).toMatch(/a chunk starting at frame 5 of sample 0 came where frame 1 of sample 0 was due/);
     expect(countFrames(out.video)).toBe("9");
   });
 
