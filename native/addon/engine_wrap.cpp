@@ -311,10 +311,8 @@ Napi::Value EngineWrap::generate(const Napi::CallbackInfo& info) {
         o.Set("timingsMs", t);
         return o;
       },
-      [bridge, frames]() {
-        bridge->release();
-        frames->release();
-      });
+      [bridge]() { bridge->release(); },
+      [frames](Napi::Env env, std::function<void(Napi::Env)> settle) { frames->release_then(env, std::move(settle)); });
 }
 
 Napi::Value EngineWrap::dispose(const Napi::CallbackInfo& info) {

@@ -14,14 +14,20 @@
 
 namespace tw::addon {
 
+// `gate` (optional) decides when the promise settles: it receives the settle step and runs it when
+// its callbacks have all been delivered (FramesBridge::release_then), so a caller never sees the
+// promise resolve before the last chunk the call streamed to JS.
 template <class Result>
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using ExecuteFn = std::function<Result()>;
   using ResolveFn = std::function<Napi::Value(Napi::Env, Result&)>;
+  using SettleFn = std::function<void(Napi::Env)>;
+  using GateFn = std::function<void(Napi::Env, SettleFn)>;
 
-  static Napi::Promise start(Napi::Env env, ExecuteFn execute, ResolveFn resolve, std::function<void()> on_done = {}) {
-    auto* w = new PromiseWorker(env, std::move(execute), std::move(resolve), std::move(on_done));
+  static Napi::Promise start(Napi::Env env, ExecuteFn execute, ResolveFn resolve, std::function<void()> on_done = {},
+                             GateFn gate = {}) {
+    auto* w = new PromiseWorker(env, std::move(execute), std::move(resolve), std::move(on_done), std::move(gate));
     Napi::Promise p = w->deferred_.Promise();
     w->Queue();
     return p;
@@ -43,14 +49,29 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnOK() override {
     if (on_done_) on_done_();
     Napi::Env env = Env();
+    Napi::Value value;
     try {
-      deferred_.Resolve(resolve_(env, *result_));
+      value = resolve_(env, *result_);
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
+      if (gate_) gate_(env, [](Napi::Env) {});
+      return;
     }
+    if (!gate_) {
+      deferred_.Resolve(value);
+      return;
+    }
+    // This worker is deleted when OnOK returns: the deferred settle keeps only what it needs.
+    auto kept = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(value));
+    Napi::Promise::Deferred deferred = deferred_;
+    gate_(env, [kept, deferred](Napi::Env) mutable {
+      deferred.Resolve(kept->Value());
+      kept->Reset();
+    });
   }
   void OnError(const Napi::Error& err) override {
     if (on_done_) on_done_();
+    if (gate_) gate_(Env(), [](Napi::Env) {});
     Napi::Object e = err.Value();
     if (cancelled_) {
       e.Set("name", Napi::String::New(Env(), "AbortError"));
@@ -62,13 +83,14 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
  private:
-  PromiseWorker(Napi::Env env, ExecuteFn execute, ResolveFn resolve, std::function<void()> on_done)
+  PromiseWorker(Napi::Env env, ExecuteFn execute, ResolveFn resolve, std::function<void()> on_done, GateFn gate)
       : Napi::AsyncWorker(env, "turbowan"), deferred_(Napi::Promise::Deferred::New(env)),
-        execute_(std::move(execute)), resolve_(std::move(resolve)), on_done_(std::move(on_done)) {}
+        execute_(std::move(execute)), resolve_(std::move(resolve)), on_done_(std::move(on_done)), gate_(std::move(gate)) {}
   Napi::Promise::Deferred deferred_;
   ExecuteFn execute_;
   ResolveFn resolve_;
   std::function<void()> on_done_;
+  GateFn gate_;
   std::unique_ptr<Result> result_;
   bool cancelled_ = false;
 };
@@ -105,11 +127,20 @@ class ProgressBridge {
 };
 
 // Hands decoded RGB8 chunks to a JS callback as they come (copied: the engine reuses its buffers).
+// The chunks travel through the thread-safe function's queue, which Node drains on its own schedule,
+// independently of the worker's completion: a promise settled at completion could beat the last
+// chunk (seen: 1 job in 6). release_then() settles only once the queue is drained — Node runs a
+// thread-safe function's finalizer after its last queued call.
 class FramesBridge {
  public:
   FramesBridge(Napi::Env env, Napi::Value callback) {
-    if (callback.IsFunction())
-      tsfn_ = Napi::ThreadSafeFunction::New(env, callback.As<Napi::Function>(), "turbowan-frames", 0, 1);
+    if (!callback.IsFunction()) return;
+    auto after = after_drain_;
+    tsfn_ = Napi::ThreadSafeFunction::New(env, callback.As<Napi::Function>(), "turbowan-frames", 0, 1, [after](Napi::Env env) {
+      if (!*after) return;
+      Napi::HandleScope scope(env);
+      (*after)(env);
+    });
   }
   struct Chunk {
     std::vector<uint8_t> rgb;
@@ -136,11 +167,15 @@ class FramesBridge {
       });
     };
   }
-  void release() {
-    if (tsfn_) tsfn_.Release();
+  // Stops accepting chunks and runs `settle` on the JS thread after every queued chunk was delivered.
+  void release_then(Napi::Env env, std::function<void(Napi::Env)> settle) {
+    if (!tsfn_) return settle(env);
+    *after_drain_ = std::move(settle);
+    tsfn_.Release();
     tsfn_ = Napi::ThreadSafeFunction();
   }
  private:
+  std::shared_ptr<std::function<void(Napi::Env)>> after_drain_ = std::make_shared<std::function<void(Napi::Env)>>();
   Napi::ThreadSafeFunction tsfn_;
 };
 

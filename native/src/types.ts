@@ -130,7 +130,8 @@ export interface GenerateRequest extends SamplerOptions {
   samples?: number;
   /**
    * Receives each decoded chunk as soon as it is RGB8 ([count, height, width, 3] of sample `sample`
-   * from `firstFrame`), so an encoder can run while later chunks still decode. Chunks arrive in order.
+   * from `firstFrame`), so an encoder can run while later chunks still decode. Chunks arrive in order,
+   * and all of them before generate()'s promise resolves.
    */
   onFrames?: (chunk: FrameChunk) => void;
   /** Explicit output size in pixels (multiples of 16), overriding resolution/aspect (tools, small models). */
