@@ -310,7 +310,11 @@ function ffmpegArgs(
     // players do not guess the colour matrix.
     "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
     "-c:v", encoder,
-    ...(encoder === "libx264" ? ["-preset", "medium"] : ["-preset", "p5"]),
+    // The first, constant-quality encode is on the user's critical path: x264 `veryfast` encodes an
+    // 81-frame 832×480 clip ~4× faster than `medium` (its 10-frame look-ahead also drains sooner after
+    // the last streamed chunk) for a somewhat larger file. Bitrate re-encodes exist to fit a byte
+    // budget, where quality per byte matters more: those use `medium`.
+    ...(encoder === "libx264" ? ["-preset", "quality" in rate ? "veryfast" : "medium"] : ["-preset", "p5"]),
     ...rateArgs,
     "-pix_fmt", "yuv420p",
     "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",

@@ -42,9 +42,17 @@ export interface PreviewOptions {
   signal?: AbortSignal;
 }
 
-/** A small looping animation made from the encoded mp4. */
+/** Raw RGB8 frames as the preview's source: no wait for the mp4, and no second lossy step. */
+export interface RawFrames {
+  frames: Frames;
+  width: number;
+  height: number;
+  fps: number;
+}
+
+/** A small looping animation made from the encoded mp4 (a path) or from the frames themselves. */
 export async function makePreview(
-  mp4: string,
+  source: string | RawFrames,
   options: PreviewOptions = {},
 ): Promise<{ file: string; contentType: string; extension: "webp" | "gif" }> {
   const ffmpeg = options.ffmpeg ?? "ffmpeg";
@@ -59,6 +67,11 @@ export async function makePreview(
       ? ["-vf", scale, "-c:v", "libwebp_anim", "-loop", "0", "-quality", "60", "-compression_level", "4"]
       : // GIF: a palette made for this clip beats the generic 256 colours by far.
         ["-filter_complex", `${scale},split[a][b];[a]palettegen=max_colors=128[p];[b][p]paletteuse=dither=bayer`, "-loop", "0"];
-  await runFfmpeg(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-i", mp4, "-an", ...args, file], undefined, { signal: options.signal });
+  const input =
+    typeof source === "string"
+      ? ["-i", source]
+      : ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", `${source.width}x${source.height}`, "-framerate", String(source.fps), "-i", "pipe:0"];
+  const frames = typeof source === "string" ? undefined : frameList(source.frames, source.width, source.height);
+  await runFfmpeg(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", ...input, "-an", ...args, file], frames, { signal: options.signal });
   return { file, contentType: format === "webp" ? "image/webp" : "image/gif", extension: format };
 }

@@ -33,6 +33,12 @@ export function createVideoEncoder(options: VideoEncoderOptions = {}): VideoEnco
   const encoder: VideoEncoder = {
     async encode(video, dir, opts) {
       const started = Date.now();
+      // Poster and preview come from the frames, so they are made while the mp4 finishes (x264's
+      // look-ahead tail, or a re-encode) instead of after it: they were ~2.5 s of a 7 s job on an H100.
+      const stills = new AbortController();
+      const stillsSignal = opts.signal ? AbortSignal.any([opts.signal, stills.signal]) : stills.signal;
+      const sideFiles = makeStills(video, dir, stillsSignal);
+      sideFiles.catch(() => undefined); // awaited below; a failure of the mp4 path must not leave it unobserved
       const frameCount = video.frames.byteLength / (video.width * video.height * 3);
       const notes: string[] = [];
       let mp4: { file: string; summary: string } | undefined;
@@ -53,27 +59,41 @@ export function createVideoEncoder(options: VideoEncoderOptions = {}): VideoEnco
           mp4 = { file: s.file, summary: s.summary };
         }
       }
-      mp4 ??= await encodeMp4(video.frames, video.width, video.height, video.fps, {
-        outFile: path.join(dir, "video.mp4"),
-        ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(priorAttempt ? { priorAttempt } : {}),
-      });
+      try {
+        mp4 ??= await encodeMp4(video.frames, video.width, video.height, video.fps, {
+          outFile: path.join(dir, "video.mp4"),
+          ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(priorAttempt ? { priorAttempt } : {}),
+        });
+      } catch (err) {
+        stills.abort("the mp4 encode failed");
+        await sideFiles.catch(() => undefined); // ffmpeg of the preview is gone before dir is deleted
+        throw err;
+      }
       const mp4Ms = Date.now() - started;
       throwIfAborted(opts.signal);
-      const still = await makePoster(video.frames, video.width, video.height);
-      const poster = path.join(dir, `poster.${still.extension}`);
-      await writeFile(poster, still.data);
-      // Decide the preview format here so the file lands in `dir` (cleaned up) with its extension.
-      const format = await previewFormat();
-      const preview = await makePreview(mp4.file, { format, outFile: path.join(dir, `preview.${format}`), ...(opts.signal ? { signal: opts.signal } : {}) });
-      return { video: mp4.file, poster, preview: preview.file, summary: mp4.summary, notes, streamed: notes.length === 0 && !!opts.streamed, mp4Ms };
+      const { poster, preview } = await sideFiles;
+      return { video: mp4.file, poster, preview, summary: mp4.summary, notes, streamed: notes.length === 0 && !!opts.streamed, mp4Ms };
     },
   };
   if (options.stream !== false) {
     encoder.stream = (dir, opts = {}) => streamToMp4(path.join(dir, "streamed.mp4"), opts.signal, options.streamEncoder ?? "auto", lateChunkMs);
   }
   return encoder;
+}
+
+/** Poster still and animated preview of the generated frames, written into `dir`. */
+async function makeStills(video: { frames: Uint8Array; width: number; height: number; fps: number }, dir: string, signal: AbortSignal) {
+  // Decide the preview format here so the file lands in `dir` (cleaned up) with its extension.
+  const format = await previewFormat();
+  const [still, preview] = await Promise.all([
+    makePoster(video.frames, video.width, video.height),
+    makePreview(video, { format, outFile: path.join(dir, `preview.${format}`), signal }),
+  ]);
+  const poster = path.join(dir, `poster.${still.extension}`);
+  await writeFile(poster, still.data);
+  return { poster, preview: preview.file };
 }
 
 /** The engine's chunks → encodeMp4Stream, checked for order and size; see StreamedVideo. */

@@ -260,6 +260,16 @@ describe("poster and preview", () => {
     expect(readFileSync(p.file).byteLength).toBeLessThan(video.bytes * 4);
   });
 
+  it("makes the preview straight from raw frames (no mp4 needed), same size and frame count", async () => {
+    const frames = gradientFrames(33, 480, 272);
+    const p = await makePreview({ frames, width: 480, height: 272, fps: 16 }, { format: "gif" });
+    const meta = await sharp(p.file, { animated: true }).metadata();
+    expect(meta).toMatchObject({ format: "gif", width: 320 });
+    expect(meta.pageHeight).toBe(181); // 272·320/480, rounded
+    expect(meta.pages).toBe(17);
+    await expect(makePreview({ frames: frames.subarray(0, 1000), width: 480, height: 272, fps: 16 })).rejects.toThrow(/not a whole number/);
+  });
+
   it("makes an animated GIF preview when asked", async () => {
     const video = await encodeMp4(gradientFrames(17, 160, 96), 160, 96, 16, { encoder: "libx264" });
     const p = await makePreview(video.file, { format: "gif", maxSide: 80 });
