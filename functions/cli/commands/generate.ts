@@ -9,6 +9,8 @@ import { loadConfig } from "../../config.js";
 import { createLogger } from "../../log.js";
 import { EnginePool } from "../../worker/engine-pool.js";
 import { createVideoEncoder } from "../../worker/encoder.js";
+import type { StreamedVideo } from "../../worker/job-runner.js";
+import type { FrameChunk } from "../../../native/src/types.js";
 import { decodeRgb } from "../../worker/worker.js";
 import { num, parseFlags, UsageError, validate, type Command } from "../command.js";
 import { progressBar } from "../progress.js";
@@ -102,10 +104,14 @@ export const generate: Command = {
     process.once("SIGINT", onSignal);
     const workDir = await mkdtemp(path.join(os.tmpdir(), "turbowan-generate-"));
     const started = Date.now();
+    let streamed: StreamedVideo | undefined;
     try {
       const report = (p: JobProgress) => bar.update(p);
       report({ stage: "load", step: 0, total: 1 });
       const lease = await pool.acquire(options.model);
+      // As in the worker: ffmpeg encodes the decoded chunks while later ones still decode.
+      const encoder = createVideoEncoder();
+      streamed = encoder.stream?.(workDir, { signal: abort.signal });
       const video = await lease.pipeline.generate({
         prompt,
         resolution: options.resolution,
@@ -120,10 +126,11 @@ export const generate: Command = {
         ...(image ? { image, adaptiveResolution: true } : {}),
         onProgress: (p) => report(p),
         signal: abort.signal,
+        ...(streamed ? { onFrames: (c: FrameChunk) => streamed!.onFrames(c) } : {}),
       });
       lease.release();
       report({ stage: "encode-video", step: 0, total: 1 });
-      const files = await createVideoEncoder().encode(video, workDir, { signal: abort.signal });
+      const files = await encoder.encode(video, workDir, { signal: abort.signal, ...(streamed ? { streamed } : {}) });
       await copyFile(files.video, flags.out);
       bar.done();
       console.log(
@@ -139,6 +146,7 @@ export const generate: Command = {
       throw err;
     } finally {
       process.off("SIGINT", onSignal);
+      await streamed?.abort("the command ended").catch(() => undefined); // ffmpeg gone before its folder
       await pool.close();
       await rm(workDir, { recursive: true, force: true });
     }

@@ -113,6 +113,9 @@ describe("turbowan as a process", () => {
     expect(stderr).toMatch(/loading model\.\.\.[\s\S]*denoising\.\.\.[\s\S]*encoding mp4\.\.\./);
     const bytes = readFileSync(out);
     expect(bytes.subarray(4, 8).toString("latin1")).toBe("ftyp");
+    // Streamed while decoding, like the worker: every frame made it into the file.
+    const probe = await run("ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", out]);
+    expect(probe.stdout.trim()).toBe("5");
   }, 120_000);
 
   it("generate draws a progress bar on a terminal", async () => {
