@@ -158,16 +158,21 @@ if (isMain) {
       log: { type: "string" },
     },
   });
-  await measureJobLatency({
+  const frames = Number(values.frames);
+  const results = await measureJobLatency({
     model: values.model,
     modelsDir: values["models-dir"],
     resolution: values.resolution,
     aspectRatio: values.aspect,
-    frames: Number(values.frames),
+    frames,
     steps: Number(values.steps),
     jobs: Number(values.jobs),
     backend: values.backend,
     prompt: values.prompt,
     logFile: values.log,
   });
+  // The GPU end-to-end test's verdict: every job gave an H.264 mp4 that ffprobe decodes fully.
+  const bad = results.filter((r) => typeof r.ffprobe !== "object" || r.ffprobe.codec !== "h264" || r.ffprobe.frames !== frames);
+  console.log(bad.length === 0 ? `PASS: ${results.length} playable mp4s (h264, ${frames} frames each)` : `FAIL: ${JSON.stringify(bad.map((r) => r.ffprobe))}`);
+  process.exitCode = bad.length === 0 ? 0 : 1;
 }
