@@ -135,6 +135,7 @@ export type WorkerTuning = Partial<
     | "cancelPollMs"
     | "retryDelaySeconds"
     | "maxResidentModels"
+    | "preload"
   >
 >;
 

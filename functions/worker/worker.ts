@@ -41,12 +41,18 @@ export interface WorkerOptions {
   tmpDir?: string;
   /** How often dead-lettered jobs are marked failed (ms). Default 60 s; 0 turns the sweep off. */
   deadLetterSweepMs?: number;
+  /** Load the first of `models` as soon as start() is called, instead of when the first job comes,
+   * so a fresh worker (a scale-up from zero) is warm before its first job. Default false. */
+  preload?: boolean;
 }
 
 export interface Worker {
   readonly consumer: Consumer;
   readonly pool: EnginePool;
   start(): void;
+  /** Settles when the preloaded model is ready (at once without preload); never rejects — a failed
+   * preload is logged and the first job loads (and reports) again. */
+  ready(): Promise<void>;
   /** Stop polling, let the current job finish within the grace period (else release it), unload models. */
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -87,13 +93,30 @@ export function createWorker(opts: WorkerOptions): Worker {
   let stopping: Promise<void> | undefined;
   let stopSweeps: (() => void) | undefined;
   const sweepMs = opts.deadLetterSweepMs ?? 60_000;
+  let ready: Promise<void> = Promise.resolve();
+  let preloadStarted = false;
+  const preload = async (model: ModelName) => {
+    const t = Date.now();
+    try {
+      (await pool.acquire(model, log)).release();
+      // Cold start as a user of a fresh worker sees it: process start → model on the device.
+      log.info({ model, loadMs: Date.now() - t, sinceProcessStartMs: Math.round(process.uptime() * 1000) }, "ready to generate");
+    } catch (err) {
+      log.warn({ model, err }, "preloading the model failed; the first job will try again");
+    }
+  };
   return {
     consumer,
     pool,
     start() {
+      if (opts.preload && opts.models[0] && !preloadStarted) {
+        preloadStarted = true;
+        ready = preload(opts.models[0]);
+      }
       consumer.start();
       if (sweepMs > 0) stopSweeps ??= startDeadLetterSweeps(opts.queue, { store: opts.store, events: opts.events }, log, sweepMs);
     },
+    ready: () => ready,
     stop(stopOpts = {}) {
       stopSweeps?.();
       stopping ??= (async () => {

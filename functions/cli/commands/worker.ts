@@ -19,7 +19,9 @@ flags:
   --grace <seconds>        on SIGTERM, how long the running job may finish before it is released (default 90)
   --max-resident <n>       models kept loaded at once; others are swapped in LRU order (default 1)
   --visibility <seconds>   queue lease length (default 120; heartbeats extend it while a job runs)
-  --heartbeat <seconds>    lease heartbeat interval (default 30; must be below --visibility)`;
+  --heartbeat <seconds>    lease heartbeat interval (default 30; must be below --visibility)
+  --lazy                   load the model when the first job comes (default: load TURBOWAN_MODELS' first
+                           model at start, so a fresh worker is warm before its first job)`;
 
 const flagsSchema = z
   .object({
@@ -42,6 +44,7 @@ export const worker: Command = {
       "max-resident": { type: "string" },
       visibility: { type: "string" },
       heartbeat: { type: "string" },
+      lazy: { type: "boolean" },
     });
     const flags = validate(flagsSchema, {
       grace: num(values.grace),
@@ -59,6 +62,7 @@ export const worker: Command = {
       maxResidentModels: flags["max-resident"],
       visibilityTimeoutS: flags.visibility,
       heartbeatIntervalS: flags.heartbeat,
+      preload: !values.lazy,
     });
     // On ECS, keep the task from being scaled in while it holds a job.
     const protection = ecsTaskProtection({ warn: (m) => log.warn(m) });

@@ -87,6 +87,30 @@ describe("worker", () => {
     expect(w.pool.resident()).toEqual(["demo"]);
   });
 
+  it("preload: a fresh worker loads its model at start and says when it is ready; the first job finds it warm", async () => {
+    const w = h.worker({ preload: true });
+    w.start();
+    await w.ready();
+    expect(w.pool.resident()).toEqual(["demo"]);
+    const ready = h.logs.find((l) => l.msg === "ready to generate");
+    expect(ready).toMatchObject({ model: "demo" });
+    expect(ready!.sinceProcessStartMs).toBeGreaterThan(ready!.loadMs as number);
+    const job = await h.submit();
+    const done = await h.waitFor(job.id, ["succeeded"]);
+    expect(done.timingsMs.load).toBeLessThan(50);
+    expect(h.logs.filter((l) => l.msg === "loading model")).toHaveLength(1);
+  });
+
+  it("preload of broken weights is logged, not fatal: the job then fails with the clear load error", async () => {
+    const w = h.worker({ preload: true, models: ["wan2.1-t2v-1.3b"] });
+    w.start();
+    await w.ready();
+    expect(h.logs.find((l) => l.msg === "preloading the model failed; the first job will try again")).toBeDefined();
+    const job = await h.submit({ options: { model: "wan2.1-t2v-1.3b" } });
+    const failed = await h.waitFor(job.id, ["failed"]);
+    expect(JSON.stringify(failed.error)).toMatch(/fetch-weights/);
+  });
+
   it("a redelivered message of a finished job only re-announces it: no second generation", async () => {
     const w = h.worker();
     w.start();
