@@ -3,6 +3,9 @@
 // and 25 real tokens (the ids are always padded to 512, as the pipeline passes them), plus the int8
 // output's rel L2 against the bf16 output. Prints one JSON line per configuration and a summary.
 //   umt5_bench <umt5.pth> [iters=10]
+//   umt5_bench --parity <umt5.pth> [tokens=25]   the umt5_cuda_test comparisons at this file's shape:
+//     GPU bf16 and int8 against the fp32 CPU encoder, int8 also against the CPU encoder on the int8
+//     round-trip weights (which isolates the int8 rounding from the bf16 activations). Slow (CPU).
 // The encoders are loaded one after the other (the first is freed before the second loads) so each
 // memory figure is that encoder alone.
 #include <algorithm>
@@ -16,6 +19,8 @@
 
 #include <cuda_runtime.h>
 
+#include "../../test/native/engine/models/umt5_int8_emulate.h"
+#include "models/umt5.h"
 #include "models/umt5_cuda.h"
 #include "tw_test.h"
 
@@ -48,7 +53,44 @@ static Prompt prompt(int n, int64_t vocab) {
   return p;
 }
 
+static int parity(const char* path, int n) {
+  auto t0 = Clock::now();
+  auto cpu = UMT5Encoder::load(path);
+  auto emu = umt5test::int8_emulated(path);
+  auto cpu8 = UMT5Encoder::load(emu->ckpt);
+  const double prep_ms = since(t0);
+  const Prompt p = prompt(n, cpu->config().vocab);
+  t0 = Clock::now();
+  const HostTensor ref = cpu->encode(p.ids, p.mask), ref8 = cpu8->encode(p.ids, p.mask);
+  const double cpu_ms = since(t0) / 2;
+  HostTensor bf16, int8;
+  {
+    auto g = UMT5EncoderCuda::load(path, UMT5Weights::BF16);
+    bf16 = g->encode(p.ids, p.mask);
+  }
+  {
+    auto g = UMT5EncoderCuda::load(path, UMT5Weights::Int8);
+    int8 = g->encode(p.ids, p.mask);
+  }
+  const size_t N = size_t(ref.numel());
+  std::printf("{\"parity\": \"%s\", \"layers\": %lld, \"tokens\": %d, \"gpu_bf16_vs_cpu\": %.4g, \"gpu_int8_vs_cpu_int8_weights\": %.4g, "
+              "\"cpu_int8_weights_vs_cpu\": %.4g, \"gpu_int8_vs_cpu\": %.4g, \"gpu_int8_vs_gpu_bf16\": %.4g, \"max_step_error\": %.3f, "
+              "\"cpu_encode_ms\": %.0f, \"prep_ms\": %.0f}\n",
+              path, (long long)cpu->config().num_layers, n, twtest::rel_l2(bf16.f32(), ref.f32(), N), twtest::rel_l2(int8.f32(), ref8.f32(), N),
+              twtest::rel_l2(ref8.f32(), ref.f32(), N), twtest::rel_l2(int8.f32(), ref.f32(), N), twtest::rel_l2(int8.f32(), bf16.f32(), N),
+              emu->max_step_error, cpu_ms, prep_ms);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string(argv[1]) == "--parity") {
+    try {
+      return parity(argv[2], argc > 3 ? std::atoi(argv[3]) : 25);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "umt5_bench --parity: %s\n", e.what());
+      return 1;
+    }
+  }
   if (argc < 2) {
     std::fprintf(stderr, "usage: umt5_bench <umt5.pth> [iters=10]\n");
     return 2;

@@ -46,7 +46,8 @@ inline std::unique_ptr<Int8Weights> int8_emulated(const std::string& path) {
       const int64_t N = t.size(0), K = t.size(1);
       std::vector<float> w(size_t(N * K));
       to_f32(t, w.data());
-      for (float& v : w) v = round_bf16(v);
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < N * K; ++i) w[size_t(i)] = round_bf16(w[size_t(i)]);
       std::vector<int8_t> q(size_t(N * K));
       std::vector<float> s(static_cast<size_t>(N));
       ops::quantize_int8_rows({Tensor::view(w.data(), DType::F32, {N, K}), Tensor::view(q.data(), DType::I8, {N, K}),
@@ -54,9 +55,12 @@ inline std::unique_ptr<Int8Weights> int8_emulated(const std::string& path) {
       std::vector<uint16_t> e(size_t(N * K));
       ops::dequantize_int8_rows({Tensor::view(q.data(), DType::I8, {N, K}), Tensor::view(s.data(), DType::F32, {N}),
                                  Tensor::view(e.data(), DType::BF16, {N, K})});
-      for (int64_t i = 0; i < N * K; ++i)
-        if (s[size_t(i / K)] > 0)
-          r->max_step_error = std::max(r->max_step_error, std::fabs(double(bf16_to_f32(e[size_t(i)])) - w[size_t(i)]) / s[size_t(i / K)]);
+      double worst = 0;
+#pragma omp parallel for schedule(static) reduction(max : worst)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K && s[size_t(n)] > 0; ++k)
+          worst = std::max(worst, std::fabs(double(bf16_to_f32(e[size_t(n * K + k)])) - w[size_t(n * K + k)]) / s[size_t(n)]);
+      r->max_step_error = std::max(r->max_step_error, worst);
       r->storage.push_back(std::move(e));
       info.dtype = DType::BF16;
       info.stride.clear();
