@@ -51,6 +51,11 @@ export const envSchema = z
     TURBOWAN_BACKEND: z
       .enum(["auto", "cpu", "cuda"], { error: "set TURBOWAN_BACKEND to auto (default), cpu or cuda." })
       .default("auto"),
+    TURBOWAN_TEXT_ENCODER_WEIGHTS: z
+      .enum(["auto", "bf16", "int8"], {
+        error: "set TURBOWAN_TEXT_ENCODER_WEIGHTS to auto (default: int8 on GPUs under 40 GiB, else bf16), bf16 or int8.",
+      })
+      .default("auto"),
     DISCORD_APPLICATION_ID: optionalText,
     DISCORD_PUBLIC_KEY: optionalText,
     DISCORD_BOT_TOKEN: optionalText,
@@ -113,6 +118,8 @@ export interface Config {
   modelsDir: string;
   models: (typeof MODELS)[number][];
   backend: "auto" | "cpu" | "cuda";
+  /** Weight format of the GPU text encoder (umT5); auto lets the engine pick by GPU memory. */
+  textEncoderWeights: "auto" | "bf16" | "int8";
   discord?: { applicationId: string; publicKey: string; botToken?: string; apiBase?: string };
   github?: {
     appId: string;
@@ -197,6 +204,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     modelsDir: path.resolve(e.TURBOWAN_MODELS_DIR),
     models: e.TURBOWAN_MODELS,
     backend: e.TURBOWAN_BACKEND,
+    textEncoderWeights: e.TURBOWAN_TEXT_ENCODER_WEIGHTS,
     discord:
       e.DISCORD_APPLICATION_ID && e.DISCORD_PUBLIC_KEY
         ? { applicationId: e.DISCORD_APPLICATION_ID, publicKey: e.DISCORD_PUBLIC_KEY, botToken: e.DISCORD_BOT_TOKEN, apiBase: e.DISCORD_API_BASE }

@@ -37,6 +37,8 @@ export async function importEngine(): Promise<EngineModule> {
 export interface EnginePoolOptions {
   modelsDir: string;
   backend?: "auto" | Backend;
+  /** GPU text encoder weights (TURBOWAN_TEXT_ENCODER_WEIGHTS); "auto" or absent: the engine's default. */
+  textEncoderWeights?: "auto" | NonNullable<LoadOptions["textEncoderWeights"]>;
   /** How many models may be loaded at once. Default 1 (one GPU rarely holds two 14B models). */
   maxResident?: number;
   engine?: EngineModule | (() => Promise<EngineModule>);
@@ -153,7 +155,8 @@ export class EnginePool {
         : findCheckpoints(this.opts.modelsDir, model);
     const backend = this.opts.backend === "auto" ? undefined : this.opts.backend;
     log.info({ model, backend: backend ?? "auto" }, "loading model");
-    const pipeline = await engine.loadPipeline({ model, checkpoints, backend });
+    const textEncoderWeights = this.opts.textEncoderWeights === "auto" ? undefined : this.opts.textEncoderWeights;
+    const pipeline = await engine.loadPipeline({ model, checkpoints, backend, ...(textEncoderWeights ? { textEncoderWeights } : {}) });
     log.info({ model, ms: Date.now() - started }, "model loaded");
     return pipeline;
   }

@@ -119,6 +119,10 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
   int64_t text_len = expect.text_len;
   const std::string backend = get_or<std::string>(opts, "backend", "auto");
   const bool text_encoder_on_cpu = get_or<bool>(opts, "textEncoderOnCpu", false);
+  // "auto": int8 on GPUs under 40 GiB, else bf16 (UMT5EncoderCuda::default_weights), decided at load.
+  const std::string t5_weights = get_or<std::string>(opts, "textEncoderWeights", "auto");
+  if (t5_weights != "auto" && t5_weights != "bf16" && t5_weights != "int8")
+    throw Napi::TypeError::New(env, "textEncoderWeights must be bf16 or int8, got " + t5_weights);
   if (backend != "auto" && backend != "cpu" && backend != "cuda")
     throw Napi::TypeError::New(env, "backend must be auto, cpu or cuda, got " + backend);
   return PromiseWorker<std::shared_ptr<engine::PipelineModels>>::start(
@@ -133,7 +137,9 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
           m->high_gpu = engine::WanDitCuda::create(*m->high);
           if (m->low) m->low_gpu = engine::WanDitCuda::create(*m->low);
           // The CPU copies stay mapped (no second host copy) for configs and as the CPU path.
-          if (!t5.empty() && !text_encoder_on_cpu) m->text_encoder_gpu = engine::UMT5EncoderCuda::load(t5.front());
+          if (!t5.empty() && !text_encoder_on_cpu)
+            m->text_encoder_gpu = engine::UMT5EncoderCuda::load(
+                t5.front(), t5_weights == "auto" ? engine::UMT5EncoderCuda::default_weights() : engine::parse_umt5_weights(t5_weights));
           if (!vae.empty()) m->vae_gpu = engine::WanVaeCuda::load(vae.front());
         }
         return m;
@@ -149,6 +155,7 @@ Napi::Value EngineWrap::config(const Napi::CallbackInfo& info) {
   Napi::Object o = config_to_js(info.Env(), *m->high);
   o.Set("backend", m->high_gpu ? "cuda" : "cpu");
   o.Set("textEncoderBackend", m->text_encoder_gpu ? "cuda" : (m->text_encoder ? "cpu" : "none"));
+  if (m->text_encoder_gpu) o.Set("textEncoderWeights", engine::umt5_weights_name(m->text_encoder_gpu->weights()));
   o.Set("vaeBackend", m->vae_gpu ? "cuda" : (m->vae ? "cpu" : "none"));
   return o;
 }

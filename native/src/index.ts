@@ -301,6 +301,8 @@ export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
   if (!opts?.checkpoints?.dit) throw new EngineOptionError("checkpoints.dit", "is required");
   if (opts.model && !MODEL_NAMES.includes(opts.model))
     throw new EngineOptionError("model", `must be one of ${MODEL_NAMES.join(", ")}, got ${opts.model}`);
+  if (opts.textEncoderWeights !== undefined && opts.textEncoderWeights !== "bf16" && opts.textEncoderWeights !== "int8")
+    throw new EngineOptionError("textEncoderWeights", `must be bf16 or int8, got ${String(opts.textEncoderWeights)}`);
   if (opts.model === "wan2.2-i2v-a14b" && !opts.checkpoints.ditLow)
     throw new EngineOptionError("checkpoints.ditLow", "wan2.2-i2v-a14b needs the low-noise expert too");
   const addon = loadAddon();
@@ -315,6 +317,7 @@ export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
       vae: opts.checkpoints.vae,
       backend: opts.backend ?? "auto",
       textEncoderOnCpu: opts.textEncoderOnCpu ?? false,
+      textEncoderWeights: opts.textEncoderWeights ?? "auto",
     });
     const pipeline = new Pipeline(engine, opts.model ?? "custom", tokenizer, opts.promptCacheSize);
     const i2v = opts.model === "demo" ? demoI2VCheckpoints(opts.checkpoints) : undefined;

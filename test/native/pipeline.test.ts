@@ -116,4 +116,12 @@ describe("Pipeline (DiT + rCM) through the addon", () => {
     p.dispose();
     await expect(p.forward(g["forward.x"]!, 988, ctx)).rejects.toThrow(/disposed/);
   });
+
+  it("takes textEncoderWeights bf16 or int8 and refuses anything else", async () => {
+    await expect(loadPipeline({ checkpoints: { dit: path.join(dir, "t2v.pth") }, textEncoderWeights: "fp8" as never })).rejects.toThrow(
+      /textEncoderWeights: must be bf16 or int8, got fp8/,
+    );
+    const p = await loadPipeline({ checkpoints: { dit: path.join(dir, "t2v.pth") }, textEncoderWeights: "int8" });
+    p.dispose();
+  });
 });

@@ -15,6 +15,7 @@ describe("loadConfig", () => {
     expect(c.modelsDir).toBe(path.resolve("./models"));
     expect(c.models).toEqual(["demo"]);
     expect(c.backend).toBe("auto");
+    expect(c.textEncoderWeights).toBe("auto");
     expect(c.discord).toBeUndefined();
     expect(c.github).toBeUndefined();
     expect(c.logLevel).toBe("info");
@@ -45,6 +46,7 @@ describe("loadConfig", () => {
     [{ TURBOWAN_PORT: "http" }, /set TURBOWAN_PORT/],
     [{ TURBOWAN_MODELS: "demo,sora" }, /set TURBOWAN_MODELS to a comma list/],
     [{ TURBOWAN_BACKEND: "metal" }, /set TURBOWAN_BACKEND/],
+    [{ TURBOWAN_TEXT_ENCODER_WEIGHTS: "fp8" }, /set TURBOWAN_TEXT_ENCODER_WEIGHTS to auto/],
     [{ TURBOWAN_PUBLIC_URL: "localhost" }, /set TURBOWAN_PUBLIC_URL/],
     [{ DISCORD_APPLICATION_ID: "1" }, /DISCORD_PUBLIC_KEY/],
     [{ GITHUB_APP_ID: "1" }, /GITHUB_WEBHOOK_SECRET/],
@@ -52,6 +54,10 @@ describe("loadConfig", () => {
   ])("%o is refused with a message that says what to set", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it.each(["bf16", "int8", "auto"] as const)("reads TURBOWAN_TEXT_ENCODER_WEIGHTS=%s", (w) => {
+    expect(loadConfig({ TURBOWAN_TEXT_ENCODER_WEIGHTS: w }).textEncoderWeights).toBe(w);
   });
 
   it("lists every problem at once", () => {
