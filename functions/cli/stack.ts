@@ -150,6 +150,7 @@ export function workerFor(config: Config, core: Core, events: JobEvents, log: Lo
     filterByModel: config.queue.driver === "sqlite",
     modelsDir: config.modelsDir,
     backend: config.backend,
+    textEncoderWeights: config.textEncoderWeights,
     log,
     ...tuning,
   });

@@ -9,7 +9,7 @@ import type { Store } from "../store/store.js";
 import { silentLogger } from "../log.js";
 import { Consumer } from "./consumer.js";
 import { startDeadLetterSweeps } from "./dead-letters.js";
-import { EnginePool, type EngineModule } from "./engine-pool.js";
+import { EnginePool, type EngineModule, type EnginePoolOptions } from "./engine-pool.js";
 import { createJobRunner, type VideoEncoder } from "./job-runner.js";
 
 export interface WorkerOptions {
@@ -27,6 +27,8 @@ export interface WorkerOptions {
   modelsDir?: string;
   backend?: "auto" | "cpu" | "cuda";
   maxResidentModels?: number;
+  /** umT5 weight format on the GPU (TURBOWAN_TEXT_ENCODER_WEIGHTS); "auto": int8 on cards under 40 GiB. */
+  textEncoderWeights?: EnginePoolOptions["textEncoderWeights"];
   engine?: EngineModule | (() => Promise<EngineModule>);
   log?: Logger;
   /** How long SIGTERM/stop() lets the current job finish before releasing it. Default 60 s. */
@@ -65,6 +67,7 @@ export function createWorker(opts: WorkerOptions): Worker {
       modelsDir: opts.modelsDir ?? "./models",
       backend: opts.backend,
       maxResident: opts.maxResidentModels,
+      textEncoderWeights: opts.textEncoderWeights,
       engine: opts.engine,
       log,
     });

@@ -97,7 +97,7 @@ export const generate: Command = {
     }
 
     const log = createLogger({ level: process.env.LOG_LEVEL ?? "warn", destination: undefined });
-    const pool = new EnginePool({ modelsDir: config.modelsDir, backend: flags.backend ?? config.backend, log });
+    const pool = new EnginePool({ modelsDir: config.modelsDir, backend: flags.backend ?? config.backend, textEncoderWeights: config.textEncoderWeights, log });
     const bar = progressBar(process.stderr, { enabled: !values.quiet });
     const abort = new AbortController();
     const onSignal = () => abort.abort();
