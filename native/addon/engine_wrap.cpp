@@ -125,6 +125,15 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "textEncoderWeights must be bf16 or int8, got " + t5_weights);
   if (backend != "auto" && backend != "cpu" && backend != "cuda")
     throw Napi::TypeError::New(env, "backend must be auto, cpu or cuda, got " + backend);
+  engine::GpuLoadOptions gpu;
+  try {
+    gpu.residency = engine::parse_expert_residency(get_or<std::string>(opts, "expertResidency", "auto"));
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(env, e.what());
+  }
+  if (!t5.empty() && !text_encoder_on_cpu) gpu.text_encoder = t5.front();
+  gpu.text_encoder_weights = t5_weights;
+  if (!vae.empty()) gpu.vae = vae.front();
   return PromiseWorker<std::shared_ptr<engine::PipelineModels>>::start(
       env,
       [=]() {
@@ -134,13 +143,8 @@ Napi::Value EngineWrap::load(const Napi::CallbackInfo& info) {
         if (!t5.empty()) m->text_encoder = engine::UMT5Encoder::load(t5.front());
         if (!vae.empty()) m->vae = engine::WanVae::load(vae.front());
         if (backend == "cuda" || (backend == "auto" && engine::cuda_available())) {
-          m->high_gpu = engine::WanDitCuda::create(*m->high);
-          if (m->low) m->low_gpu = engine::WanDitCuda::create(*m->low);
           // The CPU copies stay mapped (no second host copy) for configs and as the CPU path.
-          if (!t5.empty() && !text_encoder_on_cpu)
-            m->text_encoder_gpu = engine::UMT5EncoderCuda::load(
-                t5.front(), t5_weights == "auto" ? engine::UMT5EncoderCuda::default_weights() : engine::parse_umt5_weights(t5_weights));
-          if (!vae.empty()) m->vae_gpu = engine::WanVaeCuda::load(vae.front());
+          engine::load_gpu_models(*m, gpu);  // umT5, VAE, then the DiT expert(s) by expertResidency
         }
         return m;
       },
@@ -157,6 +161,7 @@ Napi::Value EngineWrap::config(const Napi::CallbackInfo& info) {
   o.Set("textEncoderBackend", m->text_encoder_gpu ? "cuda" : (m->text_encoder ? "cpu" : "none"));
   if (m->text_encoder_gpu) o.Set("textEncoderWeights", engine::umt5_weights_name(m->text_encoder_gpu->weights()));
   o.Set("vaeBackend", m->vae_gpu ? "cuda" : (m->vae ? "cpu" : "none"));
+  o.Set("expertResidency", m->low_gpu ? (m->experts_parked ? "parked" : "resident") : "none");
   return o;
 }
 

@@ -69,8 +69,14 @@ export class Pipeline {
     return this.#prompts.stats();
   }
 
-  get config(): DiTConfig & { quantized: boolean; hasProjL: boolean; backend: "cpu" | "cuda" } {
-    return this.#engine().config as unknown as DiTConfig & { quantized: boolean; hasProjL: boolean; backend: "cpu" | "cuda" };
+  /** `expertResidency`: how the two experts of a Wan2.2 model sit in GPU memory (`none`: one expert or CPU). */
+  get config(): DiTConfig & { quantized: boolean; hasProjL: boolean; backend: "cpu" | "cuda"; expertResidency: "none" | "resident" | "parked" } {
+    return this.#engine().config as unknown as DiTConfig & {
+      quantized: boolean;
+      hasProjL: boolean;
+      backend: "cpu" | "cuda";
+      expertResidency: "none" | "resident" | "parked";
+    };
   }
 
   #engine(): NativeEngine {
@@ -305,6 +311,8 @@ export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
     throw new EngineOptionError("textEncoderWeights", `must be bf16 or int8, got ${String(opts.textEncoderWeights)}`);
   if (opts.model === "wan2.2-i2v-a14b" && !opts.checkpoints.ditLow)
     throw new EngineOptionError("checkpoints.ditLow", "wan2.2-i2v-a14b needs the low-noise expert too");
+  if (opts.expertResidency !== undefined && !["auto", "resident", "parked"].includes(opts.expertResidency))
+    throw new EngineOptionError("expertResidency", `must be auto, resident or parked, got ${opts.expertResidency}`);
   const addon = loadAddon();
   const tokenizer = opts.checkpoints.tokenizer ? await UMT5Tokenizer.fromFile(opts.checkpoints.tokenizer) : undefined;
   try {
@@ -318,6 +326,7 @@ export async function loadPipeline(opts: LoadOptions): Promise<Pipeline> {
       backend: opts.backend ?? "auto",
       textEncoderOnCpu: opts.textEncoderOnCpu ?? false,
       textEncoderWeights: opts.textEncoderWeights ?? "auto",
+      expertResidency: opts.expertResidency ?? "auto",
     });
     const pipeline = new Pipeline(engine, opts.model ?? "custom", tokenizer, opts.promptCacheSize);
     const i2v = opts.model === "demo" ? demoI2VCheckpoints(opts.checkpoints) : undefined;

@@ -57,6 +57,13 @@ export interface LoadOptions {
    * of extra error, +2 ms per prompt on an H100). Default: int8 on GPUs with less than 40 GiB, else bf16.
    */
   textEncoderWeights?: TextEncoderWeights;
+  /**
+   * GPU memory policy for two-expert models (Wan2.2 A14B). `resident`: both experts on the GPU.
+   * `parked`: one set of device weights; the idle expert waits in pinned host memory and is copied
+   * in block by block behind the other expert's last step (needs 2 × ~28.6 GB of host RAM for A14B).
+   * `auto` (default): resident when both fit with headroom for activations and the VAE, else parked.
+   */
+  expertResidency?: "auto" | "resident" | "parked";
   /** Prompt-embedding LRU size (entries). Default 64. */
   promptCacheSize?: number;
 }

@@ -93,6 +93,7 @@ describe("Pipeline (DiT + rCM) through the addon", () => {
       checkpoints: { dit: path.join(dir, "i2v-high.safetensors"), ditLow: path.join(dir, "i2v-low.safetensors") },
     });
     expect(i2v.config.modelType).toBe("i2v");
+    expect(i2v.config.expertResidency).toEqual(i2v.config.backend === "cuda" ? expect.stringMatching(/resident|parked/) : "none");
     const r = await i2v.denoise({
       latentShape: [3, 8, 8],
       textEmbedding: ctx,
@@ -123,5 +124,16 @@ describe("Pipeline (DiT + rCM) through the addon", () => {
     );
     const p = await loadPipeline({ checkpoints: { dit: path.join(dir, "t2v.pth") }, textEncoderWeights: "int8" });
     p.dispose();
+  });
+});
+
+describe("loadPipeline options", () => {
+  it("rejects an unknown expertResidency before touching the addon", async () => {
+    await expect(
+      loadPipeline({ checkpoints: { dit: path.join(dir, "t2v.pth") }, expertResidency: "swapped" as never }),
+    ).rejects.toThrow(EngineOptionError);
+    await expect(
+      loadPipeline({ checkpoints: { dit: path.join(dir, "t2v.pth") }, expertResidency: "swapped" as never }),
+    ).rejects.toThrow(/expertResidency/);
   });
 });

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/staged_upload.h"
 #include "tw/cuda/device.h"
 #include "tw/ops.h"
 #include "tw/ops_extra.h"
@@ -43,17 +44,6 @@ size_t UMT5EncoderCuda::weight_bytes() const { return 0; }
 using cuda::DeviceBuffer;
 
 namespace {
-
-DeviceBuffer upload_bf16(const Tensor& t) {
-  if (t.dtype == DType::BF16 && t.contiguous()) {  // the bf16 checkpoint: straight copy, no host conversion
-    DeviceBuffer b(size_t(t.numel()) * 2);
-    TW_CUDA_CHECK(cudaMemcpy(b.get(), t.data, b.bytes(), cudaMemcpyHostToDevice));
-    return b;
-  }
-  std::vector<float> h(static_cast<size_t>(t.numel()));
-  to_f32(t, h.data());
-  return cuda::to_device(h, DType::BF16);
-}
 
 // A linear weight [rows, cols]: bf16, or int8 with one fp32 scale per row (output channel).
 struct DevLinear {
@@ -123,8 +113,11 @@ std::unique_ptr<UMT5EncoderCuda> UMT5EncoderCuda::load(std::shared_ptr<loader::C
   const loader::Checkpoint& ck = *ckpt;
   im->token_embedding = ck.tensor("token_embedding.weight", {c.vocab, c.dim});
   const bool shared_pos = !ck.has("blocks.0.pos_embedding.embedding.weight");
+  StagedUploader uploader;  // streamed through pinned staging buffers, copies overlapped (core/staged_upload.h)
   auto up = [&](const std::string& key, std::vector<int64_t> shape) {
-    DeviceBuffer b = upload_bf16(ck.tensor(key, shape));
+    const Tensor t = ck.tensor(key, shape);
+    DeviceBuffer b(size_t(t.numel()) * 2);
+    uploader.add(t, DType::BF16, b.get());
     im->bytes += b.bytes();
     return b;
   };
@@ -176,6 +169,7 @@ std::unique_ptr<UMT5EncoderCuda> UMT5EncoderCuda::load(std::shared_ptr<loader::C
     im->blocks.push_back(std::move(b));
   }
   im->norm = up("norm.weight", {c.dim});
+  uploader.finish();
   cuda::synchronize();
   return std::unique_ptr<UMT5EncoderCuda>(new UMT5EncoderCuda(std::move(im)));
 }

@@ -36,6 +36,37 @@ void check_params(const PipelineModels& m, const GenerateParams& p) {
 
 }  // namespace
 
+void load_gpu_models(PipelineModels& m, const GpuLoadOptions& o) {
+  check(bool(m.high), "load", "no DiT is loaded");
+  if (!o.text_encoder.empty())
+    m.text_encoder_gpu = UMT5EncoderCuda::load(o.text_encoder, o.text_encoder_weights == "auto" ? UMT5EncoderCuda::default_weights()
+                                                                                              : parse_umt5_weights(o.text_encoder_weights));
+  if (!o.vae.empty()) m.vae_gpu = WanVaeCuda::load(o.vae);
+  if (!m.low) {
+    m.high_gpu = WanDitCuda::create(*m.high);
+    return;
+  }
+  WanDitCuda::PairOptions po;
+  po.residency = o.residency;
+  po.headroom_bytes = o.headroom_bytes;
+  WanDitCuda::Pair p = WanDitCuda::create_pair(*m.high, *m.low, po);
+  m.experts_parked = p.parked;
+  m.residency = p.reason;
+  m.high_gpu = std::move(p.high);
+  m.low_gpu = std::move(p.low);
+}
+
+std::vector<const DitNetwork*> expert_order(const DitNetwork& high, const DitNetwork* low, const RcmOptions& o) {
+  std::vector<const DitNetwork*> order;
+  const std::vector<double> t = rcm_times(o.steps, o.sigma_max);
+  const DitNetwork* net = &high;
+  for (int i = 0; i < o.steps; ++i) {
+    if (low && t[size_t(i)] < o.boundary) net = low;
+    order.push_back(net);
+  }
+  return order;
+}
+
 GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const ProgressFn& progress,
                         const CancelToken* cancel) {
   check_params(m, p);
@@ -94,6 +125,14 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
   // ---- rCM sampling: each sample draws its own noise (seed + s) so a batch equals separate runs.
   t0 = Clock::now();
   HostTensor lat = HostTensor::empty(DType::F32, {B, Z, T, H, W});
+  if (m.experts_parked) {  // each expert's last step streams the other one in (and back for the next job)
+    std::vector<const DitNetwork*> order;
+    for (int64_t b = 0; b < B; ++b) {
+      auto o = expert_order(m.high_net(), m.low_net(), p.rcm);
+      order.insert(order.end(), o.begin(), o.end());
+    }
+    WanDitCuda::plan_forwards(order);
+  }
   for (int64_t b = 0; b < B; ++b) {
     RcmOptions o = p.rcm;
     o.seed = p.rcm.seed + uint64_t(b);

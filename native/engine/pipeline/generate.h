@@ -14,6 +14,7 @@
 #include "models/umt5.h"
 #include "models/umt5_cuda.h"
 #include "models/wan_dit.h"
+#include "models/wan_dit_cuda.h"
 #include "models/wan_vae.h"
 #include "models/wan_vae_cuda.h"
 #include "sampler/rcm.h"
@@ -29,7 +30,23 @@ struct PipelineModels {
   std::unique_ptr<WanVae> vae;                        // also gives the VAE config when vae_gpu runs it
   std::unique_ptr<UMT5EncoderCuda> text_encoder_gpu;  // used instead of text_encoder when present
   std::unique_ptr<WanVaeCuda> vae_gpu;                // used instead of vae (encode and decode) when present
+  bool experts_parked = false;  // high_gpu/low_gpu share one set of device blocks (WanDitCuda::create_pair)
+  std::string residency;        // how the experts were placed and why (empty: one expert or CPU)
 };
+
+struct GpuLoadOptions {
+  std::string text_encoder, vae;  // checkpoint paths to put on the GPU (empty: none)
+  std::string text_encoder_weights = "auto";  // bf16 | int8 | auto (UMT5EncoderCuda::default_weights)
+  ExpertResidency residency = ExpertResidency::Auto;
+  size_t headroom_bytes = 0;      // 0: WanDitCuda::default_headroom
+};
+
+// Puts the loaded CPU models on the GPU: umT5 and the VAE first, so that the expert residency
+// decision (Auto) sees the memory they take; then the DiT (both experts when `low` is loaded).
+void load_gpu_models(PipelineModels& m, const GpuLoadOptions& o);
+
+// The network each rCM step of one sample runs (rcm_sample's boundary rule), for planning swaps.
+std::vector<const DitNetwork*> expert_order(const DitNetwork& high, const DitNetwork* low, const RcmOptions& o);
 
 struct GenerateParams {
   // Text: token ids + mask (text_len each) to encode, or a ready embedding [text_len, text_dim].
