@@ -15,6 +15,7 @@
 #include "tw/cuda/device.h"
 #include "tw/ops.h"
 #include "tw/ops_conv.h"
+#include "tw/ops_video.h"
 #include "tw/ops_extra.h"
 #endif
 
@@ -35,6 +36,7 @@ const WanVaeConfig& WanVaeCuda::config() const { throw Error("no CUDA backend");
 bool WanVaeCuda::decode(const Tensor&, const WanVae::ChunkFn&) const { throw Error("no CUDA backend"); }
 HostTensor WanVaeCuda::decode(const Tensor&) const { throw Error("no CUDA backend"); }
 bool WanVaeCuda::decode_device(const Tensor&, const WanVae::ChunkFn&) const { throw Error("no CUDA backend"); }
+bool WanVaeCuda::decode_rgb8(const Tensor&, const Rgb8ChunkFn&) const { throw Error("no CUDA backend"); }
 HostTensor WanVaeCuda::encode(const Tensor&) const { throw Error("no CUDA backend"); }
 size_t WanVaeCuda::weight_bytes() const { return 0; }
 size_t WanVaeCuda::activation_bytes() const { return 0; }
@@ -587,6 +589,26 @@ bool WanVaeCuda::decode(const Tensor& latents, const WanVae::ChunkFn& on_chunk) 
   return impl_->decode_chunks(latents, [&](const Vid& out, int chunk, int total) {
     HostTensor host = download_video(out);
     return !on_chunk || on_chunk(host.t(), chunk, total);
+  });
+}
+
+bool WanVaeCuda::decode_rgb8(const Tensor& latents, const Rgb8ChunkFn& on_chunk) const {
+  DeviceBuffer dev;
+  std::unique_ptr<uint8_t, decltype(&cudaFreeHost)> host(nullptr, &cudaFreeHost);
+  size_t capacity = 0;
+  return impl_->decode_chunks(latents, [&](const Vid& out, int chunk, int total) {
+    const size_t bytes = size_t(out.T * out.H * out.W * 3);
+    if (bytes > capacity) {  // chunk 0 holds 1 frame, the rest 4: at most one reallocation
+      dev = DeviceBuffer(bytes);
+      uint8_t* p = nullptr;
+      TW_CUDA_CHECK(cudaMallocHost(&p, bytes));  // pinned: the copy runs at full PCIe rate
+      host.reset(p);
+      capacity = bytes;
+    }
+    ops::to_rgb8({out.t(), Tensor::view(dev.get(), DType::U8, {out.T, out.H, out.W, 3}, Device::CUDA)});
+    TW_CUDA_CHECK(cudaMemcpyAsync(host.get(), dev.get(), bytes, cudaMemcpyDeviceToHost, cuda::stream()));
+    TW_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+    return !on_chunk || on_chunk(host.get(), out.T, chunk, total);
   });
 }
 

@@ -6,6 +6,8 @@
 // Without the CUDA backend, load() throws a clear error.
 #pragma once
 
+#include <functional>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +33,11 @@ class WanVaeCuda {
   // Decode that keeps each chunk on the device (benchmarks: the frames' device tensor [3, n, 8H, 8W] BF16
   // is valid during the callback only).
   bool decode_device(const Tensor& latents, const WanVae::ChunkFn& on_chunk) const;
+  // Decode straight to RGB8 (ops::to_rgb8 on the device, the mapping `generate` uses): on_chunk gets
+  // `frames` frames [frames, 8H, 8W, 3] U8 in host memory, valid during the callback. A quarter of the
+  // bytes of the f32 path cross PCIe, and no CPU pass converts them while the GPU waits.
+  using Rgb8ChunkFn = std::function<bool(const uint8_t* rgb, int64_t frames, int chunk, int total)>;
+  bool decode_rgb8(const Tensor& latents, const Rgb8ChunkFn& on_chunk) const;
 
   // video [3, F, H, W] host F32 in [−1, 1] → normalized latents [16, 1 + (F − 1)/4, H/8, W/8] host F32.
   HostTensor encode(const Tensor& video) const;

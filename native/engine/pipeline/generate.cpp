@@ -162,7 +162,16 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
       if (progress) progress({"decode", int(b * total + chunk + 1), int(B * total)});
       return !(cancel && cancel->cancelled());
     };
-    const bool done = m.vae_gpu ? m.vae_gpu->decode(lb, to_rgb8) : m.vae->decode(lb, to_rgb8);
+    // On the GPU the frames become RGB8 on the device (ops::to_rgb8, the same mapping as to_u8).
+    const WanVaeCuda::Rgb8ChunkFn take_rgb8 = [&](const uint8_t* rgb, int64_t n, int chunk, int total) {
+      uint8_t* dst = r.frames.data() + (b * F + frame0) * HW * 3;
+      std::memcpy(dst, rgb, size_t(n * HW * 3));
+      if (p.on_frames) p.on_frames(dst, b, frame0, n);
+      frame0 += n;
+      if (progress) progress({"decode", int(b * total + chunk + 1), int(B * total)});
+      return !(cancel && cancel->cancelled());
+    };
+    const bool done = m.vae_gpu ? m.vae_gpu->decode_rgb8(lb, take_rgb8) : m.vae->decode(lb, to_rgb8);
     if (!done) throw Cancelled();
   }
   r.timings_ms["decode"] = ms_since(t0);
