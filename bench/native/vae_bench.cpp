@@ -62,8 +62,12 @@ int conv_bench(int argc, char** argv) {
   const double flops = 2.0 * double(Cout) * double(Cin) * 27.0 * double(T * H * W);
   const char* g = std::getenv("TW_CONV_GATHER");
   const bool gather = (g && g[0] == '1') || Cin % 32 != 0;
+  const char* wg = std::getenv("TW_CONV_WG");
+  const std::string kernel = gather ? "gather"
+                             : cuda::conv_wgmma_available() && Cout % 96 == 0 ? std::string("wgmma") + (wg && *wg ? std::string(" ") + wg : "")
+                                                                              : "channels-last mma.sync";
   std::printf("{\"impl\": \"turbowan conv3d %s\", \"Cin\": %lld, \"Cout\": %lld, \"T\": %lld, \"H\": %lld, \"W\": %lld, \"ms\": %.3f, \"tflops\": %.1f}\n",
-              gather ? "gather" : "channels-last", (long long)Cin, (long long)Cout, (long long)T, (long long)H, (long long)W, ms[ms.size() / 2],
+              kernel.c_str(), (long long)Cin, (long long)Cout, (long long)T, (long long)H, (long long)W, ms[ms.size() / 2],
               flops / ms[ms.size() / 2] / 1e9);
   return 0;
 }

@@ -15,6 +15,8 @@
 //    every B row is one 64-byte run: 16-byte cp.async straight into shared memory, 3 stages deep.
 //  - gather (any shape, e.g. the RGB input conv): the channel-first padded input and a per-tap offset
 //    table, 2-byte gathers staged through registers, 2 stages.
+// On sm_90 the channels-last path runs the warpgroup-MMA kernel of conv3d_wgmma.cu instead (Cout % 96 == 0:
+// every Wan width; TW_CONV_KERNEL=mma keeps this file's kernel).
 // TW_CONV_GATHER=1 forces the gather path, TW_CONV_TILE=narrow / TW_CONV_MINB=3 other tile shapes (A/B benchmarks).
 // Shapes and the op contract: kernels/include/tw/ops_conv.h. On CUDA: x, cache, y BF16; w BF16
 // (contiguous); b any float dtype.
@@ -25,6 +27,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "conv3d_wgmma.h"
 #include "tw/cuda/device.h"
 #include "tw/cuda/dtype.cuh"
 #include "tw/ops_conv.h"
@@ -516,6 +519,16 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
         static_cast<const bf16*>(x.data), cache.empty() ? nullptr : static_cast<const bf16*>(cache.data), xpc, int(g.Cin), int(g.T),
         int(g.Tc), int(g.H), int(g.W), int(pad_t), int(Hp), int(Wp), int(top), int(left));
     TW_CUDA_CHECK_LAUNCH(pad_channels_last_kernel);
+    {
+      // Hopper: the warpgroup-MMA kernel (conv3d_wgmma.cu) when it covers the shape; else mma.sync below.
+      convwg::Args c;
+      c.xpc = xpc; c.wr = wr; c.b = AnyFloatPtr::of(b); c.y = static_cast<bf16*>(y.data);
+      c.Cout = int(g.Cout); c.Cin = int(g.Cin); c.K = int(K); c.N = int(N);
+      c.HWo = int(g.Ho * g.Wo); c.Wo = int(g.Wo);
+      c.HpWp = int(Hp * Wp); c.Wp = int(Wp); c.kh = int(g.kh); c.kw = int(g.kw);
+      c.st = int(st); c.sh = int(sh); c.sw = int(sw);
+      if (convwg::run(c)) return;
+    }
     ConvGemmCL a;
     a.xpc = xpc; a.wr = wr;
     a.b = AnyFloatPtr::of(b);
@@ -572,6 +585,8 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
 }
 
 }  // namespace
+
+bool conv_wgmma_available() { return convwg::available(); }
 
 void conv3d(const ops::Conv3dParams& p) {
   // Shapes, strides and paddings were validated by ops::conv3d before dispatch.

@@ -2,52 +2,63 @@
 # One GPU-machine call for the VAE / umT5 GPU work: build native/ with CUDA (sm_90a), run the op and
 # model GPU tests, then the VAE decode benchmark against the same-run official PyTorch decode.
 # Needs the official wan/modules/vae.py at .ref/wan_vae.py (git-ignored; carry `.ref`).
-# Usage (repo root): scripts/gpu/run_vae.sh [tests|bench|all] [T H W]
-#   bench also times the conv op alone vs cuDNN on the decoder's main shapes, prints the per-op
-#   profile of one decode (TW_VAE_PROFILE=1) and an Nsight Compute summary of the full-res conv.
+# Usage (repo root): scripts/gpu/run_vae.sh [tests|conv|bench|all] [T H W]
+#   conv: the conv op alone on the decoder's main shapes, every kernel variant (wgmma default, its
+#   TW_CONV_WG tile variants, the mma.sync kernel via TW_CONV_KERNEL=mma).
+#   bench: the decode (ours wgmma / ours mma.sync / PyTorch), parity, the conv table vs cuDNN, the
+#   per-op profile of one decode (TW_VAE_PROFILE=1); NCU=1 adds an Nsight Compute summary.
 set -uo pipefail
 MODE=${1:-all}; T=${2:-21}; H=${3:-60}; W=${4:-104}
 OUT=${OUT:-/tmp/tw-gpu-out}; mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/device.txt"
-B=build-vae
+B=${B:-/tmp/b-vae}
 TESTS="conv_cuda_test wan_vae_cuda_test umt5_cuda_test"
 cmake -S native -B $B -G Ninja -DTW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a -DTW_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=Release >"$OUT/cmake-vae.log" 2>&1 \
   || { tail -30 "$OUT/cmake-vae.log"; exit 1; }
 time ninja -C $B -k 0 $TESTS vae_bench >"$OUT/build-vae.log" 2>&1 || { grep -E "error" -A3 "$OUT/build-vae.log" | head -60; echo "BUILD FAILED"; }
 if [[ $MODE == tests || $MODE == all ]]; then
-  for t in $TESTS; do echo "== $t"; timeout 120 $B/$t 2>&1 | tee "$OUT/$t.log" | tail -40; done
-  for v in TW_CONV_TILE=narrow TW_CONV_GATHER=1; do
-    echo "== conv_cuda_test ($v)"; env $v timeout 120 $B/conv_cuda_test 2>&1 | grep -E "FAIL|ok$|failed" | tail -5
+  for t in $TESTS; do echo "== $t"; timeout 150 $B/$t 2>&1 | tee "$OUT/$t.log" | tail -48; done
+  for v in TW_CONV_KERNEL=mma TW_CONV_WG=ks2 TW_CONV_WG=m2 TW_CONV_GATHER=1; do
+    echo "== conv_cuda_test ($v)"; env $v timeout 150 $B/conv_cuda_test 2>&1 | tee "$OUT/conv_cuda_test-$v.log" | grep -E "kernel:|FAIL|ok$|failed|beyond" | tail -6
+  done
+  echo "== wan_vae_cuda_test (TW_CONV_KERNEL=mma)"; TW_CONV_KERNEL=mma timeout 150 $B/wan_vae_cuda_test 2>&1 | tail -3
+fi
+SHAPES="96,96,4,480,832;192,192,4,240,416;384,384,2,120,208;384,384,4,60,104"
+if [[ $MODE == conv || $MODE == bench || $MODE == all ]]; then
+  for s in ${SHAPES//;/ }; do
+    timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
+    for v in TW_CONV_WG=ks2 TW_CONV_WG=m2 TW_CONV_KERNEL=mma; do
+      env $v timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
+    done
   done
 fi
 if [[ $MODE == bench || $MODE == all ]]; then
   WT=/tmp/vae-bench.pth
-  SHAPES="96,96,4,480,832;192,192,4,240,416;384,384,2,120,208"
-  PYTHONUNBUFFERED=1 timeout 200 python3 bench/native/vae_torch_baseline.py --vae-py .ref/wan_vae.py --weights $WT --T $T --H $H --W $W \
+  PYTHONUNBUFFERED=1 timeout 240 python3 bench/native/vae_torch_baseline.py --vae-py .ref/wan_vae.py --weights $WT --T $T --H $H --W $W \
     --conv-shapes "$SHAPES" ${FIXTURE:+--fixture test/fixtures/vae} 2>&1 | tee "$OUT/vae-torch.json"
   timeout 200 $B/vae_bench $WT $T $H $W 3 2>&1 | tee "$OUT/vae-ours.json"
-  TW_CONV_TILE=narrow timeout 200 $B/vae_bench $WT $T $H $W 3 2>&1 | sed 's/"turbowan"/"turbowan narrow"/' | tee "$OUT/vae-ours-narrow.json"
+  [[ -n ${WG:-} ]] && TW_CONV_WG=$WG timeout 200 $B/vae_bench $WT $T $H $W 3 2>&1 | sed "s/\"turbowan\"/\"turbowan wgmma $WG\"/" | tee -a "$OUT/vae-ours.json"
+  TW_CONV_KERNEL=mma timeout 200 $B/vae_bench $WT $T $H $W 3 2>&1 | sed 's/"turbowan"/"turbowan mma.sync"/' | tee "$OUT/vae-ours-mma.json"
   timeout 100 $B/vae_bench --parity $WT 2>&1 | tee "$OUT/vae-parity.json"
-  TW_CONV_GATHER=1 timeout 100 $B/vae_bench --parity $WT 2>&1 | sed 's/"parity": "/"parity": "gather path, /' | tee -a "$OUT/vae-parity.json"
-  for s in ${SHAPES//;/ }; do
-    timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
-    TW_CONV_TILE=narrow timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | sed 's/channels-last/channels-last narrow/' | tee -a "$OUT/vae-conv-ours.json"
-    [[ -n ${GATHER:-} ]] && TW_CONV_GATHER=1 timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
-  done
+  TW_CONV_KERNEL=mma timeout 100 $B/vae_bench --parity $WT 2>&1 | sed 's/"parity": "/"parity": "mma.sync kernel, /' | tee -a "$OUT/vae-parity.json"
   TW_VAE_PROFILE=1 timeout 100 $B/vae_bench $WT $T $H $W 1 >/dev/null 2>"$OUT/vae-profile.txt"
   # the last decode's profile (host-f32 run), top rows
   awk '/vae profile/{n++} {if (n==3) print}' "$OUT/vae-profile.txt" | head -24
-  [[ -n ${NCU:-} ]] && command -v ncu >/dev/null && timeout 150 ncu --kernel-name regex:conv_gemm --launch-skip 1 --launch-count 1 --section SpeedOfLight \
+  [[ -n ${NCU:-} ]] && command -v ncu >/dev/null && timeout 150 ncu --kernel-name regex:"conv_wgmma|conv_gemm" --launch-skip 1 --launch-count 1 --section SpeedOfLight \
     --section WarpStateStats --section Occupancy --section MemoryWorkloadAnalysis $B/vae_bench --conv 96 96 4 480 832 2 \
     >"$OUT/ncu-conv.txt" 2>&1 && grep -E "Throughput|Duration|Stall|Achieved Occupancy|Registers|L1/TEX Hit|L2 Hit|Issue Slots|Warp Cycles" "$OUT/ncu-conv.txt" | head -40
-  python3 - "$OUT/vae-torch.json" "$OUT/vae-ours.json" "$OUT/vae-conv-ours.json" "$OUT/vae-ours-narrow.json" <<'PY'
+  python3 - "$OUT/vae-torch.json" "$OUT/vae-ours.json" "$OUT/vae-conv-ours.json" "$OUT/vae-ours-mma.json" <<'PY'
 import json, sys
 def last(p):
     for line in reversed(open(p).read().splitlines()):
         if line.startswith("{") and "ms_median" in line: return json.loads(line)
     return {}
-t, o = last(sys.argv[1]), last(sys.argv[2])
+def first_impl(p, impl):
+    for line in open(p).read().splitlines():
+        if line.startswith("{") and f'"impl": "{impl}"' in line: return json.loads(line)
+    return {}
+t, o = last(sys.argv[1]), first_impl(sys.argv[2], "turbowan")
 flops = 2.6e14
 print("| impl | ms median | ms min | achieved TFLOP/s (2.6e14) | peak/held MB |")
 print("|---|---|---|---|---|")
@@ -55,7 +66,10 @@ if t.get("ms_median"): print(f"| PyTorch official bf16 | {t['ms_median']} | {t['
 if o.get("ms_median"): print(f"| turbowan WanVaeCuda | {o['ms_median']} | {o['ms_min']} | {flops/o['ms_median']/1e9:.0f} | {o['device_used_mb']} (pool {o['activation_pool_mb']}) |")
 if o.get("ms_with_host_f32"): print(f"| turbowan + host f32 frames | {o['ms_with_host_f32']} | | | |")
 o3 = last(sys.argv[4])
-if o3.get("ms_median"): print(f"| turbowan WanVaeCuda (TW_CONV_TILE=narrow) | {o3['ms_median']} | {o3['ms_min']} | {flops/o3['ms_median']/1e9:.0f} | {o3['device_used_mb']} |")
+if o3.get("ms_median"): print(f"| turbowan WanVaeCuda (TW_CONV_KERNEL=mma: the mma.sync conv) | {o3['ms_median']} | {o3['ms_min']} | {flops/o3['ms_median']/1e9:.0f} | {o3['device_used_mb']} |")
+for l in open(sys.argv[2]).read().splitlines():
+    if l.startswith("{") and "wgmma" in l:
+        r = json.loads(l); print(f"| {r['impl']} | {r['ms_median']} | {r['ms_min']} | {flops/r['ms_median']/1e9:.0f} | {r['device_used_mb']} |")
 rows = [json.loads(l) for f in sys.argv[1:] for l in open(f).read().splitlines() if l.startswith("{") and "tflops" in l]
 print("| conv 3x3x3 (Cin,Cout,T,HxW) | impl | ms | TFLOP/s |")
 print("|---|---|---|---|")

@@ -77,5 +77,8 @@ void conv2d(const ops::Conv2dParams& p);
 void upsample_nearest(const ops::UpsampleNearestParams& p);
 void channel_rms_norm(const ops::ChannelRmsNormParams& p);
 void transpose2d(const ops::Transpose2dParams& p);
+// Whether conv3d/conv2d's channels-last path (Cin % 32 == 0, Cout % 96 == 0) runs the Hopper
+// warpgroup-MMA kernel on this device and build (sm_90 device, sm_90a code, TW_CONV_KERNEL≠mma).
+bool conv_wgmma_available();
 }  // namespace tw::cuda
 #endif

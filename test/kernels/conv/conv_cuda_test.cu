@@ -213,6 +213,7 @@ int main() {
     std::printf("conv_cuda_test: skipped (no GPU visible)\n");
     return 0;
   }
+  std::printf("channels-last conv kernel: %s\n", cuda::conv_wgmma_available() ? "wgmma (sm_90a)" : "mma.sync");
   try {
     // CausalConv3d: first chunk (pad_t 2), later chunks (cache 2 frames / 1 frame + pad 1), odd shapes.
     run_conv3d({5, 7, 3, 0, 9, 11, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1}, 1);
@@ -227,6 +228,19 @@ int main() {
     { ConvCase c{8, 16, 2, 0, 7, 9, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1}; c.kind = 1; c.bias = false; run_conv3d(c, 10); }  // ones
     { ConvCase c{8, 16, 2, 0, 7, 9, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1}; c.kind = 2; run_conv3d(c, 11); }                   // arange-like
     run_conv3d({384, 384, 1, 2, 15, 26, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}, 12);  // Wan middle width, 1-frame chunk
+    // Every decoder width through the sm_90 warpgroup-MMA kernel (Cin % 32, Cout % 96; on other GPUs or
+    // with TW_CONV_KERNEL=mma the same cases run the mma.sync kernel): full and partial 256/128-position
+    // tiles, N not a multiple of 8 (scalar stores), first chunk (pad_t 2), 1×1×1 shortcuts, the 3×1×1
+    // time conv with 768 outputs, structured inputs.
+    run_conv3d({96, 96, 4, 2, 30, 52, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}, 13);    // 6240 positions, %8
+    run_conv3d({192, 192, 2, 2, 13, 19, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}, 14);  // 494 positions, odd
+    run_conv3d({384, 384, 1, 0, 7, 9, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1}, 15);    // first chunk, 63 positions
+    run_conv3d({192, 384, 3, 2, 11, 17, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}, 16);  // up stage 1 residual conv
+    run_conv3d({384, 768, 2, 2, 6, 10, 3, 1, 1, 1, 1, 1, 0}, 17);               // up3d time_conv
+    run_conv3d({96, 96, 3, 0, 9, 13, 1, 1, 1}, 18);                             // 1×1×1, K = 96 (3 sub-tiles)
+    { ConvCase c{96, 96, 2, 2, 10, 14, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}; c.kind = 1; c.bias = false; run_conv3d(c, 19); }  // ones
+    { ConvCase c{192, 96, 2, 0, 9, 15, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1}; c.kind = 2; run_conv3d(c, 23); }                 // arange-like
+    run_conv2d(384, 192, 2, 16, 26, 1, false, false, 24);  // Wan up3d conv (C → C/2)
     run_conv2d(96, 96, 2, 30, 52, 2, true, false, 20);   // Wan downsample2d
     run_conv2d(7, 5, 1, 9, 11, 2, true, true, 21);       // odd, image
     run_conv2d(192, 96, 4, 16, 26, 1, false, false, 22);  // Wan upsample conv (C → C/2)
