@@ -1,6 +1,6 @@
 // channel_rms_norm: Wan VAE's RMS_norm, y = F.normalize(x, dim=channel) · √C · gamma (+ bias)
-//   = x / max(‖x[:, n]‖₂, eps) · √C · gamma[c] (+ bias[c]), channel-first x [C, N...].
-// CPU reference: the sum of squares and the product in double, one rounding to fp32.
+//   = x / max(‖x[:, n]‖₂, eps) · √C · gamma[c] (+ bias[c]), channel-first x [C, N...], optionally
+// followed by SiLU. CPU reference: the sum of squares, the product and SiLU in double, one rounding to fp32.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -45,7 +45,10 @@ void channel_rms_norm(const ChannelRmsNormParams& p) {
     for (int64_t j = 0; j < nb; ++j) inv[j] = scale / std::max(std::sqrt(inv[j]), double(p.eps));
     for (int64_t c = 0; c < C; ++c) {
       const double g = gamma[size_t(c)], b = bias[size_t(c)];
-      for (int64_t j = 0; j < nb; ++j) y[c * N + n0 + j] = float(double(x[c * N + n0 + j]) * inv[j] * g + b);
+      for (int64_t j = 0; j < nb; ++j) {
+        const double v = double(x[c * N + n0 + j]) * inv[j] * g + b;
+        y[c * N + n0 + j] = float(p.silu ? v / (1.0 + std::exp(-v)) : v);
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 // channel_rms_norm on CUDA: y[c, n] = x[c, n] / max(‖x[:, n]‖₂, eps) · √C · gamma[c] (+ bias[c]) over the
-// channel dim of a channel-first tensor. x, y BF16 (y may alias x); gamma, bias any float dtype.
+// channel dim of a channel-first tensor, optionally followed by SiLU (p.silu: fp32 v/(1+e^−v) before the
+// one rounding). x, y BF16 (y may alias x); gamma, bias any float dtype.
 // fp32 sum of squares and product (the CPU reference uses double; the difference is far below one
 // bf16 rounding), one rounding to bf16. Each thread owns 8 consecutive positions (16-byte accesses,
 // coalesced across the warp) and walks the channels twice: sum of squares, then the scaled output.
@@ -16,7 +17,9 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 
-template <int V>
+__device__ __forceinline__ float silu(float v) { return v / (1.f + expf(-v)); }
+
+template <int V, bool kSilu>
 __global__ void channel_rms_norm_kernel(const bf16* x, bf16* y, AnyFloatPtr gamma, AnyFloatPtr bias, int64_t C, int64_t N,
                                         float scale, float eps) {
   const int64_t n = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * V;
@@ -49,11 +52,16 @@ __global__ void channel_rms_norm_kernel(const bf16* x, bf16* y, AnyFloatPtr gamm
       uint4 out;
       __nv_bfloat162* o = reinterpret_cast<__nv_bfloat162*>(&out);
 #pragma unroll
-      for (int j = 0; j < 4; ++j)
-        o[j] = __floats2bfloat162_rn(__bfloat162float(h[2 * j]) * inv[2 * j] * g + b, __bfloat162float(h[2 * j + 1]) * inv[2 * j + 1] * g + b);
+      for (int j = 0; j < 4; ++j) {
+        float v0 = __bfloat162float(h[2 * j]) * inv[2 * j] * g + b, v1 = __bfloat162float(h[2 * j + 1]) * inv[2 * j + 1] * g + b;
+        if constexpr (kSilu) v0 = silu(v0), v1 = silu(v1);
+        o[j] = __floats2bfloat162_rn(v0, v1);
+      }
       *reinterpret_cast<uint4*>(q) = out;
     } else {
-      q[0] = __float2bfloat16_rn(__bfloat162float(p[0]) * inv[0] * g + b);
+      float v = __bfloat162float(p[0]) * inv[0] * g + b;
+      if constexpr (kSilu) v = silu(v);
+      q[0] = __float2bfloat16_rn(v);
     }
   }
 }
@@ -75,13 +83,12 @@ void channel_rms_norm(const ops::ChannelRmsNormParams& p) {
   auto* y = static_cast<bf16*>(p.y.data);
   const bool vec = N % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
   const int threads = 128;
-  if (vec) {
-    channel_rms_norm_kernel<8><<<unsigned((N / 8 + threads - 1) / threads), threads, 0, stream()>>>(
-        x, y, AnyFloatPtr::of(p.gamma), AnyFloatPtr::of(p.bias), C, N, scale, p.eps);
-  } else {
-    channel_rms_norm_kernel<1><<<unsigned((N + threads - 1) / threads), threads, 0, stream()>>>(
-        x, y, AnyFloatPtr::of(p.gamma), AnyFloatPtr::of(p.bias), C, N, scale, p.eps);
-  }
+  const AnyFloatPtr g = AnyFloatPtr::of(p.gamma), b = AnyFloatPtr::of(p.bias);
+  const unsigned blocks8 = unsigned((N / 8 + threads - 1) / threads), blocks1 = unsigned((N + threads - 1) / threads);
+  if (vec && p.silu) channel_rms_norm_kernel<8, true><<<blocks8, threads, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
+  else if (vec) channel_rms_norm_kernel<8, false><<<blocks8, threads, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
+  else if (p.silu) channel_rms_norm_kernel<1, true><<<blocks1, threads, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
+  else channel_rms_norm_kernel<1, false><<<blocks1, threads, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
   TW_CUDA_CHECK_LAUNCH(channel_rms_norm_kernel);
 }
 

@@ -53,9 +53,11 @@ void upsample_nearest(const UpsampleNearestParams& p);
 // y[c, n] = x[c, n] / max(‖x[:, n]‖₂, eps) · √C · gamma[c] (+ bias[c])
 //   (torch `F.normalize(x, dim=1) * dim**0.5 * gamma + bias`).
 // x,y [C, N...] (any trailing dims, flattened to N); gamma [C] or [C,1,1(,1)]; bias optional, same.
+// silu: y = SiLU(that) = v / (1 + e^−v) in the same pass (the VAE's norm → SiLU pairs; one rounding).
 struct ChannelRmsNormParams {
   Tensor x, gamma, bias, y;
   float eps = 1e-12f;
+  bool silu = false;
 };
 void channel_rms_norm(const ChannelRmsNormParams& p);
 

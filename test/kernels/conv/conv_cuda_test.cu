@@ -4,8 +4,8 @@
 //
 // Tolerances. conv3d/conv2d: bf16 operands, exact products, fp32 accumulation, one rounding → the
 // result is the reference rounded to bf16 up to accumulation-order error (~√K · 2^-24 relative to the
-// terms' rms, far below 1e-4 · rms(ref)): 1 bf16 ulp + 1e-4 · rms(ref). channel_rms_norm, mul: fp32 math,
-// one rounding → 1 ulp. upsample/transpose: exact copies (0 ulp). attention_rel_bias: q·kᵀ is rounded
+// terms' rms, far below 1e-4 · rms(ref)): 1 bf16 ulp + 1e-4 · rms(ref). channel_rms_norm (also with the
+// fused SiLU), mul: fp32 math, one rounding → 1 ulp. upsample/transpose: exact copies (0 ulp). attention_rel_bias: q·kᵀ is rounded
 // to bf16 before the softmax (as T5's bf16 einsum), P is rounded to bf16, the output once more:
 // errors of ~2^-9 relative on logits and weights → rel L2 ≤ 1e-2 on O(1) logits, every element finite.
 #include <cmath>
@@ -103,7 +103,7 @@ void run_conv2d(int64_t Cin, int64_t Cout, int64_t T, int64_t H, int64_t W, int6
   report(what, compare_bf16(y.download(), ref, 1.f, 1e-4f * float(rms(ref)) + 1e-6f), y);
 }
 
-void run_rms(int64_t C, std::vector<int64_t> rest, bool bias, bool inplace, uint64_t seed) {
+void run_rms(int64_t C, std::vector<int64_t> rest, bool bias, bool inplace, uint64_t seed, bool silu = false) {
   std::vector<int64_t> shape{C};
   shape.insert(shape.end(), rest.begin(), rest.end());
   int64_t n = 1;
@@ -116,6 +116,7 @@ void run_rms(int64_t C, std::vector<int64_t> rest, bool bias, bool inplace, uint
   auto y = DevTensor::poisoned(DType::BF16, shape);
   ops::ChannelRmsNormParams p;
   p.x = x.t; p.gamma = g.t; p.y = inplace ? x.t : y.t;
+  p.silu = silu;
   if (bias) p.bias = b.t;
   std::vector<float> ref(static_cast<size_t>(n)), xh = x.host, gh = g.host, bh = b.host;
   ops::channel_rms_norm(p);
@@ -124,7 +125,8 @@ void run_rms(int64_t C, std::vector<int64_t> rest, bool bias, bool inplace, uint
   r.x = cpu_view(xh, shape); r.gamma = cpu_view(gh, {C}); r.bias = bias ? cpu_view(bh, {C}) : Tensor{}; r.y = cpu_view(ref, shape);
   ops::channel_rms_norm(r);
   char what[128];
-  std::snprintf(what, sizeof what, "channel_rms_norm C%lld N%lld%s%s", (long long)C, (long long)(n / C), bias ? " +bias" : "", inplace ? " in place" : "");
+  std::snprintf(what, sizeof what, "channel_rms_norm C%lld N%lld%s%s%s", (long long)C, (long long)(n / C), bias ? " +bias" : "",
+                inplace ? " in place" : "", silu ? " +silu" : "");
   report(what, compare_bf16((inplace ? x : y).download(), ref, 1.f, 1e-6f), inplace ? x : y);
 }
 
@@ -247,6 +249,8 @@ int main() {
     run_rms(96, {4, 16, 24}, false, false, 30);
     run_rms(384, {1, 15, 26}, false, true, 31);
     run_rms(5, {3, 7}, true, false, 32);
+    run_rms(96, {4, 16, 24}, false, false, 33, true);   // fused SiLU (the decoder's norm → SiLU)
+    run_rms(5, {3, 7}, true, true, 34, true);
     run_upsample({12, 3, 7, 9}, 2, 2, 40);
     run_upsample({5, 11, 13}, 3, 2, 41);
     run_upsample({16, 2, 6, 8}, 2, 2, 42);      // vectorized ×2×2 path

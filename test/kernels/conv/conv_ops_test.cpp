@@ -186,6 +186,16 @@ void test_channel_rms_norm() {
   ops::channel_rms_norm({view(x, {C, 3, 50}), view(g, {C, 1, 1, 1}), {}, view(y, {C, 3, 50})});
   TW_CHECK(rel_l2(y.data(), ref.data(), y.size()) < 1e-6);
   TW_CHECK(y[7] == 0.f);
+  // fused SiLU: silu(norm) in one pass
+  {
+    std::vector<float> ys(x.size()), rs(x.size());
+    for (size_t i = 0; i < rs.size(); ++i) rs[i] = float(double(ref[i]) / (1.0 + std::exp(-double(ref[i]))));
+    ops::ChannelRmsNormParams p{view(x, {C, N}), view(g, {C}), {}, view(ys, {C, N})};
+    p.silu = true;
+    ops::channel_rms_norm(p);
+    TW_CHECK(rel_l2(ys.data(), rs.data(), ys.size()) < 1e-6);
+    TW_CHECK(ys[7] == 0.f);
+  }
   // in place
   ops::channel_rms_norm({view(x, {C, N}), view(g, {C}), {}, view(x, {C, N})});
   TW_CHECK(rel_l2(x.data(), ref.data(), x.size()) < 1e-6);
