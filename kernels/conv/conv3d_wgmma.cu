@@ -216,8 +216,8 @@ void launch(const Args& a) {
   TW_CUDA_CHECK_LAUNCH(conv_wgmma_kernel);
 }
 
-// TW_CONV_KERNEL=mma: the mma.sync kernel everywhere (A/B benchmarks). TW_CONV_WG=ks2|m2: other wgmma
-// tile shapes (ks2: 2 sub-tiles per pipeline slot; m2: 256 positions × 192 channels per CTA).
+// TW_CONV_KERNEL=mma: the mma.sync kernel everywhere (A/B benchmarks). TW_CONV_WG=ks2|m2|m2ks2: other
+// wgmma tile shapes (ks2: 2 sub-tiles per pipeline slot; m2: 256 positions × 192 channels per CTA).
 std::string env(const char* name) {
   const char* e = std::getenv(name);
   return e ? std::string(e) : std::string();
@@ -246,11 +246,12 @@ bool run(const Args& a) {
   if (a.Cin % 32 != 0 || a.Cout % 96 != 0 || a.K % 32 != 0 || a.N <= 0 || !available()) return false;
   // TW_CONV_WG=ks2 needs an even number of 32-channel sub-tiles (KS | K/32); else the default shape.
   static const std::string wg = env("TW_CONV_WG");
-  const std::string v = wg == "ks2" && (a.K / 32) % 2 != 0 ? std::string() : wg;
+  const std::string v = (wg == "ks2" || wg == "m2ks2") && (a.K / 32) % 2 != 0 ? std::string() : wg;
   // 192-wide channel tiles wherever Cout allows (fewer re-reads of the positions), else 96.
   if (a.Cout % 192 == 0) {
     if ((a.N + 127) / 128 > 65535) return false;
     if (v == "m2") launch<192, 2, 1, 7>(a);
+    else if (v == "m2ks2") launch<192, 2, 2, 4>(a);
     else if (v == "ks2") launch<192, 1, 2, 5>(a);
     else launch<192, 1, 1, 8>(a);
   } else {
