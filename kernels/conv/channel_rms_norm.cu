@@ -2,8 +2,8 @@
 // channel dim of a channel-first tensor, optionally followed by SiLU (p.silu: fp32 v/(1+e^−v) before the
 // one rounding). x, y BF16 (y may alias x); gamma, bias any float dtype.
 // fp32 sum of squares and product (the CPU reference uses double; the difference is far below one
-// bf16 rounding), one rounding to bf16. Each thread owns 8 consecutive positions (16-byte accesses,
-// coalesced across the warp) and walks the channels twice: sum of squares, then the scaled output.
+// bf16 rounding), one rounding to bf16. Two passes over the channels (sum of squares, then the scaled
+// output); the work split is described at each kernel.
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -19,50 +19,72 @@ using bf16 = __nv_bfloat16;
 
 __device__ __forceinline__ float silu(float v) { return v / (1.f + expf(-v)); }
 
-template <int V, bool kSilu>
-__global__ void channel_rms_norm_kernel(const bf16* x, bf16* y, AnyFloatPtr gamma, AnyFloatPtr bias, int64_t C, int64_t N,
-                                        float scale, float eps) {
-  const int64_t n = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * V;
-  if (n >= N) return;
-  float ss[V];
+// Vector path (N % 8 == 0, 16-byte aligned): a CTA owns 64 positions (8 vectors of 8) and splits the
+// channels over 32 groups, so even the VAE's low-resolution 384-channel maps (a few thousand positions)
+// fill the GPU: thread (pv = tid % 8, g = tid / 8) sums channels g, g+32, … of vector pv, the 32 partial
+// sums meet in shared memory, then every thread scales its own channels. A warp reads 4 channels ×
+// 128 contiguous bytes per step. y may alias x: each element is read and written by one thread only.
+template <bool kSilu>
+__global__ void __launch_bounds__(256) channel_rms_norm_vec_kernel(const bf16* x, bf16* y, AnyFloatPtr gamma, AnyFloatPtr bias,
+                                                                    int64_t C, int64_t N, float scale, float eps) {
+  __shared__ float red[32][8][9];  // [group][vector][position] (+1 pad: conflict-free)
+  __shared__ float sinv[64];
+  const int tid = threadIdx.x, pv = tid & 7, g = tid >> 3;
+  const int64_t n = (int64_t(blockIdx.x) * 8 + pv) * 8;
+  const bool ok = n < N;
+  float ss[8];
 #pragma unroll
-  for (int j = 0; j < V; ++j) ss[j] = 0.f;
-  for (int64_t c = 0; c < C; ++c) {
-    const bf16* p = x + c * N + n;
-    if constexpr (V == 8) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  for (int j = 0; j < 8; ++j) ss[j] = 0.f;
+  if (ok) {
+    for (int64_t c = g; c < C; c += 32) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(x + c * N + n);
       const bf16* h = reinterpret_cast<const bf16*>(&raw);
 #pragma unroll
       for (int j = 0; j < 8; ++j) { const float v = __bfloat162float(h[j]); ss[j] = fmaf(v, v, ss[j]); }
-    } else {
-      const float v = __bfloat162float(p[0]);
-      ss[0] = fmaf(v, v, ss[0]);
     }
   }
-  float inv[V];
 #pragma unroll
-  for (int j = 0; j < V; ++j) inv[j] = scale / fmaxf(sqrtf(ss[j]), eps);
-  for (int64_t c = 0; c < C; ++c) {
-    const float g = gamma.load(c, 1.f), b = bias.load(c, 0.f);
-    const bf16* p = x + c * N + n;
-    bf16* q = y + c * N + n;
-    if constexpr (V == 8) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(p);
-      const bf16* h = reinterpret_cast<const bf16*>(&raw);
-      uint4 out;
-      __nv_bfloat162* o = reinterpret_cast<__nv_bfloat162*>(&out);
+  for (int j = 0; j < 8; ++j) red[g][pv][j] = ss[j];
+  __syncthreads();
+  if (tid < 64) {
+    float t = 0.f;
+    for (int k = 0; k < 32; ++k) t += red[k][tid >> 3][tid & 7];
+    sinv[tid] = scale / fmaxf(sqrtf(t), eps);
+  }
+  __syncthreads();
+  if (!ok) return;
+  float inv[8];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        float v0 = __bfloat162float(h[2 * j]) * inv[2 * j] * g + b, v1 = __bfloat162float(h[2 * j + 1]) * inv[2 * j + 1] * g + b;
-        if constexpr (kSilu) v0 = silu(v0), v1 = silu(v1);
-        o[j] = __floats2bfloat162_rn(v0, v1);
-      }
-      *reinterpret_cast<uint4*>(q) = out;
-    } else {
-      float v = __bfloat162float(p[0]) * inv[0] * g + b;
-      if constexpr (kSilu) v = silu(v);
-      q[0] = __float2bfloat16_rn(v);
+  for (int j = 0; j < 8; ++j) inv[j] = sinv[pv * 8 + j];
+  for (int64_t c = g; c < C; c += 32) {
+    const float gm = gamma.load(c, 1.f), b = bias.load(c, 0.f);
+    const uint4 raw = *reinterpret_cast<const uint4*>(x + c * N + n);
+    const bf16* h = reinterpret_cast<const bf16*>(&raw);
+    uint4 out;
+    __nv_bfloat162* o = reinterpret_cast<__nv_bfloat162*>(&out);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      float v0 = __bfloat162float(h[2 * j]) * inv[2 * j] * gm + b, v1 = __bfloat162float(h[2 * j + 1]) * inv[2 * j + 1] * gm + b;
+      if constexpr (kSilu) v0 = silu(v0), v1 = silu(v1);
+      o[j] = __floats2bfloat162_rn(v0, v1);
     }
+    *reinterpret_cast<uint4*>(y + c * N + n) = out;
+  }
+}
+
+// Scalar path (any N, any alignment): one thread per position walks all channels twice.
+template <bool kSilu>
+__global__ void channel_rms_norm_kernel(const bf16* x, bf16* y, AnyFloatPtr gamma, AnyFloatPtr bias, int64_t C, int64_t N,
+                                        float scale, float eps) {
+  const int64_t n = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (n >= N) return;
+  float ss = 0.f;
+  for (int64_t c = 0; c < C; ++c) { const float v = __bfloat162float(x[c * N + n]); ss = fmaf(v, v, ss); }
+  const float inv = scale / fmaxf(sqrtf(ss), eps);
+  for (int64_t c = 0; c < C; ++c) {
+    float v = __bfloat162float(x[c * N + n]) * inv * gamma.load(c, 1.f) + bias.load(c, 0.f);
+    if constexpr (kSilu) v = silu(v);
+    y[c * N + n] = __float2bfloat16_rn(v);
   }
 }
 
@@ -82,13 +104,16 @@ void channel_rms_norm(const ops::ChannelRmsNormParams& p) {
   const auto* x = static_cast<const bf16*>(p.x.data);
   auto* y = static_cast<bf16*>(p.y.data);
   const bool vec = N % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
-  const int threads = 128;
   const AnyFloatPtr g = AnyFloatPtr::of(p.gamma), b = AnyFloatPtr::of(p.bias);
-  const unsigned blocks8 = unsigned((N / 8 + threads - 1) / threads), blocks1 = unsigned((N + threads - 1) / threads);
-  if (vec && p.silu) channel_rms_norm_kernel<8, true><<<blocks8, threads, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
-  else if (vec) channel_rms_norm_kernel<8, false><<<blocks8, threads, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
-  else if (p.silu) channel_rms_norm_kernel<1, true><<<blocks1, threads, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
-  else channel_rms_norm_kernel<1, false><<<blocks1, threads, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
+  if (vec) {
+    const unsigned blocks = unsigned((N + 63) / 64);
+    if (p.silu) channel_rms_norm_vec_kernel<true><<<blocks, 256, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
+    else channel_rms_norm_vec_kernel<false><<<blocks, 256, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
+  } else {
+    const unsigned blocks = unsigned((N + 127) / 128);
+    if (p.silu) channel_rms_norm_kernel<true><<<blocks, 128, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
+    else channel_rms_norm_kernel<false><<<blocks, 128, 0, stream()>>>(x, y, g, b, C, N, scale, p.eps);
+  }
   TW_CUDA_CHECK_LAUNCH(channel_rms_norm_kernel);
 }
 

@@ -216,8 +216,9 @@ void launch(const Args& a) {
   TW_CUDA_CHECK_LAUNCH(conv_wgmma_kernel);
 }
 
-// TW_CONV_KERNEL=mma: the mma.sync kernel everywhere (A/B benchmarks). TW_CONV_WG=ks2|m2|m2ks2: other
-// wgmma tile shapes (ks2: 2 sub-tiles per pipeline slot; m2: 256 positions × 192 channels per CTA).
+// TW_CONV_KERNEL=mma: the mma.sync kernel everywhere (A/B benchmarks). TW_CONV_WG: other wgmma tile shapes
+// (ks1: one sub-tile per pipeline slot; ks2: never 256 × 192; m2ks2: always 256 positions × 192 channels
+// per CTA; m3/m4: 384/512 × 96).
 std::string env(const char* name) {
   const char* e = std::getenv(name);
   return e ? std::string(e) : std::string();
@@ -244,19 +245,24 @@ bool available() {
 
 bool run(const Args& a) {
   if (a.Cin % 32 != 0 || a.Cout % 96 != 0 || a.K % 32 != 0 || a.N <= 0 || !available()) return false;
-  // TW_CONV_WG=ks2 needs an even number of 32-channel sub-tiles (KS | K/32); else the default shape.
-  static const std::string wg = env("TW_CONV_WG");
-  const std::string v = (wg == "ks2" || wg == "m2ks2") && (a.K / 32) % 2 != 0 ? std::string() : wg;
-  // 192-wide channel tiles wherever Cout allows (fewer re-reads of the positions), else 96.
+  // Two 32-channel sub-tiles per pipeline slot (half the barriers) where K/32 is even (Cin ≥ 192 or
+  // an even tap count), else one. TW_CONV_WG=ks1|ks2|m2ks2|m3|m4 forces other shapes (benchmarking).
+  static const std::string v = env("TW_CONV_WG");
+  const bool ks2 = (a.K / 32) % 2 == 0 && v != "ks1";
   if (a.Cout % 192 == 0) {
+    // 192-wide channel tiles; 256 positions per CTA (fewer operand bytes per FLOP) once that still
+    // leaves ≥ 4 waves of CTAs, else 128 (small maps: the 384-channel convs at 60×104 fill the GPU).
     if ((a.N + 127) / 128 > 65535) return false;
-    if (v == "m2") launch<192, 2, 1, 7>(a);
-    else if (v == "m2ks2") launch<192, 2, 2, 4>(a);
-    else if (v == "ks2") launch<192, 1, 2, 5>(a);
+    const bool m2 = v == "m2ks2" || (v.empty() && int64_t(a.N / 256) * (a.Cout / 192) >= 4 * 132);
+    if (m2 && ks2) launch<192, 2, 2, 4>(a);
+    else if (m2) launch<192, 2, 1, 7>(a);
+    else if (ks2) launch<192, 1, 2, 5>(a);
     else launch<192, 1, 1, 8>(a);
   } else {
-    if ((a.N + 255) / 256 > 65535) return false;
-    if (v == "ks2") launch<96, 2, 2, 4>(a);
+    if ((a.N + 511) / 512 > 65535) return false;
+    if (v == "m3") launch<96, 3, 1, 7>(a);
+    else if (v == "m4") launch<96, 4, 1, 5>(a);
+    else if (ks2) launch<96, 2, 2, 4>(a);
     else launch<96, 2, 1, 8>(a);
   }
   return true;

@@ -21,7 +21,7 @@ if [[ $MODE == tests || $MODE == all ]]; then
   for t in $TESTS; do echo "== $t"; timeout 150 $B/$t >"$OUT/$t.log" 2>&1; echo "rc $?"; tail -48 "$OUT/$t.log"; done
   # a broken default conv kernel makes every number below meaningless: stop here
   grep -q "conv_cuda_test: ok" "$OUT/conv_cuda_test.log" || { echo "conv_cuda_test FAILED: skipping the benchmarks"; exit 1; }
-  for v in ${TEST_VARIANTS:-TW_CONV_KERNEL=mma TW_CONV_WG=ks2 TW_CONV_WG=m2 TW_CONV_WG=m2ks2}; do
+  for v in ${TEST_VARIANTS:-TW_CONV_KERNEL=mma TW_CONV_WG=ks1 TW_CONV_WG=ks2 TW_CONV_WG=m2ks2 TW_CONV_WG=m3 TW_CONV_WG=m4}; do
     echo "== conv_cuda_test ($v)"; env $v timeout 150 $B/conv_cuda_test 2>&1 | tee "$OUT/conv_cuda_test-$v.log" | grep -E "kernel:|FAIL|ok$|failed|beyond" | tail -6
   done
 fi
@@ -29,7 +29,7 @@ SHAPES="96,96,4,480,832;192,192,4,240,416;384,384,2,120,208;384,384,4,60,104"
 if [[ $MODE == conv || $MODE == bench || $MODE == all ]]; then
   for s in ${SHAPES//;/ }; do
     timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
-    for v in TW_CONV_WG=ks2 TW_CONV_WG=m2 TW_CONV_WG=m2ks2 TW_CONV_KERNEL=mma; do
+    for v in TW_CONV_WG=ks1 TW_CONV_WG=ks2 TW_CONV_WG=m2ks2 TW_CONV_WG=m3 TW_CONV_WG=m4 TW_CONV_KERNEL=mma; do
       env $v timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
     done
   done

@@ -251,6 +251,8 @@ int main() {
     run_rms(5, {3, 7}, true, false, 32);
     run_rms(96, {4, 16, 24}, false, false, 33, true);   // fused SiLU (the decoder's norm → SiLU)
     run_rms(5, {3, 7}, true, true, 34, true);
+    run_rms(384, {1, 15, 24}, false, true, 35);         // vector path, partial 64-position block, in place
+    run_rms(384, {1, 60, 104}, false, false, 36, true); // the decoder's middle width at 60×104
     run_upsample({12, 3, 7, 9}, 2, 2, 40);
     run_upsample({5, 11, 13}, 3, 2, 41);
     run_upsample({16, 2, 6, 8}, 2, 2, 42);      // vectorized ×2×2 path
