@@ -63,7 +63,9 @@ int conv_bench(int argc, char** argv) {
   const char* g = std::getenv("TW_CONV_GATHER");
   const bool gather = (g && g[0] == '1') || Cin % 32 != 0;
   const char* wg = std::getenv("TW_CONV_WG");
-  const std::string kernel = gather ? "gather"
+  const char* nw = std::getenv("TW_CONV_NARROW");
+  const bool narrow = !gather && Cout <= 4 && !(nw && nw[0] == '0');
+  const std::string kernel = gather ? "gather" : narrow ? "direct (Cout <= 4)"
                              : cuda::conv_wgmma_available() && Cout % 96 == 0 ? std::string("wgmma") + (wg && *wg ? std::string(" ") + wg : "")
                                                                               : "channels-last mma.sync";
   std::printf("{\"impl\": \"turbowan conv3d %s\", \"Cin\": %lld, \"Cout\": %lld, \"T\": %lld, \"H\": %lld, \"W\": %lld, \"ms\": %.3f, \"tflops\": %.1f}\n",

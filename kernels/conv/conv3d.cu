@@ -16,7 +16,8 @@
 //  - gather (any shape, e.g. the RGB input conv): the channel-first padded input and a per-tap offset
 //    table, 2-byte gathers staged through registers, 2 stages.
 // On sm_90 the channels-last path runs the warpgroup-MMA kernel of conv3d_wgmma.cu instead (Cout % 96 == 0:
-// every Wan width; TW_CONV_KERNEL=mma keeps this file's kernel).
+// every Wan width; TW_CONV_KERNEL=mma keeps this file's kernel), and Cout ≤ 4 with stride 1 (RGB heads)
+// the direct conv of conv3d_narrow.cu on any GPU (TW_CONV_NARROW=0 keeps the GEMM).
 // TW_CONV_GATHER=1 forces the gather path, TW_CONV_TILE=narrow / TW_CONV_MINB=3 other tile shapes (A/B benchmarks).
 // Shapes and the op contract: kernels/include/tw/ops_conv.h. On CUDA: x, cache, y BF16; w BF16
 // (contiguous); b any float dtype.
@@ -27,6 +28,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "conv3d_narrow.h"
 #include "conv3d_wgmma.h"
 #include "tw/cuda/device.h"
 #include "tw/cuda/dtype.cuh"
@@ -461,6 +463,12 @@ int cl_min_blocks() {
   return v;
 }
 
+// TW_CONV_NARROW=0: Cout ≤ 4 convs through the GEMM kernels instead of conv3d_narrow.cu (benchmarking).
+bool force_gemm_narrow() {
+  static const bool v = [] { const char* e = std::getenv("TW_CONV_NARROW"); return e && e[0] == '0'; }();
+  return v;
+}
+
 bool force_gather() {
   static const bool v = [] { const char* e = std::getenv("TW_CONV_GATHER"); return e && e[0] == '1'; }();
   return v;
@@ -519,6 +527,14 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
         static_cast<const bf16*>(x.data), cache.empty() ? nullptr : static_cast<const bf16*>(cache.data), xpc, int(g.Cin), int(g.T),
         int(g.Tc), int(g.H), int(g.W), int(pad_t), int(Hp), int(Wp), int(top), int(left));
     TW_CUDA_CHECK_LAUNCH(pad_channels_last_kernel);
+    if (st == 1 && sh == 1 && sw == 1 && g.Cout <= 4 && !force_gemm_narrow()) {
+      // RGB heads: a direct conv that reads each input element about once (conv3d_narrow.cu).
+      convnarrow::Args c;
+      c.xpc = xpc; c.wr = wr; c.b = AnyFloatPtr::of(b); c.y = static_cast<bf16*>(y.data);
+      c.Cin = int(g.Cin); c.Cout = int(g.Cout); c.kt = int(g.kt); c.kh = int(g.kh); c.kw = int(g.kw);
+      c.Hp = int(Hp); c.Wp = int(Wp); c.To = int(g.To); c.Ho = int(g.Ho); c.Wo = int(g.Wo);
+      if (convnarrow::run(c)) return;
+    }
     {
       // Hopper: the warpgroup-MMA kernel (conv3d_wgmma.cu) when it covers the shape; else mma.sync below.
       convwg::Args c;

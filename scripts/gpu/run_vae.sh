@@ -21,15 +21,17 @@ if [[ $MODE == tests || $MODE == all ]]; then
   for t in $TESTS; do echo "== $t"; timeout 150 $B/$t >"$OUT/$t.log" 2>&1; echo "rc $?"; tail -48 "$OUT/$t.log"; done
   # a broken default conv kernel makes every number below meaningless: stop here
   grep -q "conv_cuda_test: ok" "$OUT/conv_cuda_test.log" || { echo "conv_cuda_test FAILED: skipping the benchmarks"; exit 1; }
-  for v in ${TEST_VARIANTS:-TW_CONV_KERNEL=mma TW_CONV_WG=ks1 TW_CONV_WG=ks2 TW_CONV_WG=m2ks2 TW_CONV_WG=m3 TW_CONV_WG=m4}; do
+  for v in ${TEST_VARIANTS:-TW_CONV_KERNEL=mma TW_CONV_WG=ks1 TW_CONV_WG=ks2 TW_CONV_WG=m2ks2 TW_CONV_WG=m3 TW_CONV_WG=m4 TW_CONV_NARROW=0}; do
     echo "== conv_cuda_test ($v)"; env $v timeout 150 $B/conv_cuda_test 2>&1 | tee "$OUT/conv_cuda_test-$v.log" | grep -E "kernel:|FAIL|ok$|failed|beyond" | tail -6
   done
 fi
-SHAPES="96,96,4,480,832;192,192,4,240,416;384,384,2,120,208;384,384,4,60,104"
+SHAPES="96,96,4,480,832;192,192,4,240,416;384,384,2,120,208;384,384,4,60,104;96,3,4,480,832"
 if [[ $MODE == conv || $MODE == bench || $MODE == all ]]; then
   for s in ${SHAPES//;/ }; do
     timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
-    for v in TW_CONV_WG=ks1 TW_CONV_WG=ks2 TW_CONV_WG=m2ks2 TW_CONV_WG=m3 TW_CONV_WG=m4 TW_CONV_KERNEL=mma; do
+    VARS="${CONV_VARIANTS:-TW_CONV_WG=ks1 TW_CONV_WG=ks2 TW_CONV_WG=m2ks2 TW_CONV_WG=m3 TW_CONV_WG=m4 TW_CONV_KERNEL=mma}"
+    [[ $s == 96,3,* ]] && VARS="TW_CONV_NARROW=0"
+    for v in $VARS; do
       env $v timeout 60 $B/vae_bench --conv ${s//,/ } 10 2>&1 | tee -a "$OUT/vae-conv-ours.json"
     done
   done
@@ -56,9 +58,13 @@ if [[ $MODE == bench || $MODE == all ]]; then
   TW_VAE_PROFILE=1 timeout 100 $B/vae_bench $WT $T $H $W 1 >/dev/null 2>"$OUT/vae-profile.txt"
   # the last decode's profile (host-f32 run), top rows
   awk '/vae profile/{n++} {if (n==3) print}' "$OUT/vae-profile.txt" | head -24
-  [[ -n ${NCU:-} ]] && command -v ncu >/dev/null && timeout 150 ncu --kernel-name regex:"conv_wgmma|conv_gemm" --launch-skip 1 --launch-count 1 --section SpeedOfLight \
-    --section WarpStateStats --section Occupancy --section MemoryWorkloadAnalysis $B/vae_bench --conv 96 96 4 480 832 2 \
-    >"$OUT/ncu-conv.txt" 2>&1 && grep -E "Throughput|Duration|Stall|Achieved Occupancy|Registers|L1/TEX Hit|L2 Hit|Issue Slots|Warp Cycles" "$OUT/ncu-conv.txt" | head -40
+  if [[ -n ${NCU:-} ]] && command -v ncu >/dev/null; then
+    for s in "96 96 4 480 832" "192 192 4 240 416"; do
+      timeout 120 ncu --kernel-name regex:"conv_wgmma|conv_gemm" --launch-skip 1 --launch-count 1 --section SpeedOfLight \
+        --section WarpStateStats --section Occupancy --section MemoryWorkloadAnalysis $B/vae_bench --conv $s 2 >"$OUT/ncu-conv-${s// /_}.txt" 2>&1
+      echo "== ncu $s"; grep -E "Throughput|Duration|Stall|Achieved Occupancy|Registers|L1/TEX Hit|L2 Hit|Issue Slots|Warp Cycles|Bandwidth" "$OUT/ncu-conv-${s// /_}.txt" | head -30
+    done
+  fi
   python3 - "$OUT/vae-torch.json" "$OUT/vae-ours.json" "$OUT/vae-conv-ours.json" "$OUT/vae-ours-mma.json" <<'PY'
 import json, sys
 def last(p):

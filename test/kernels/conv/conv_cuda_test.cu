@@ -243,6 +243,11 @@ int main() {
     { ConvCase c{96, 96, 2, 2, 10, 14, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}; c.kind = 1; c.bias = false; run_conv3d(c, 19); }  // ones
     { ConvCase c{192, 96, 2, 0, 9, 15, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1}; c.kind = 2; run_conv3d(c, 23); }                 // arange-like
     run_conv2d(384, 192, 2, 16, 26, 1, false, false, 24);  // Wan up3d conv (C → C/2)
+    // Cout ≤ 4 direct conv (conv3d_narrow.cu): partial 8×32 tiles in H and W, first chunk, 1–4 outputs.
+    run_conv3d({96, 3, 1, 0, 17, 35, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1, 1}, 25);
+    run_conv3d({32, 4, 3, 2, 9, 70, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}, 26);
+    run_conv3d({64, 1, 2, 1, 8, 32, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 27);
+    { ConvCase c{96, 3, 2, 2, 9, 33, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}; c.kind = 2; run_conv3d(c, 28); }  // arange-like
     run_conv2d(96, 96, 2, 30, 52, 2, true, false, 20);   // Wan downsample2d
     run_conv2d(7, 5, 1, 9, 11, 2, true, true, 21);       // odd, image
     run_conv2d(192, 96, 4, 16, 26, 1, false, false, 22);  // Wan upsample conv (C → C/2)
