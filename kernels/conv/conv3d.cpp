@@ -3,7 +3,7 @@
 // `F.conv2d(F.pad(x, pad), w, b, stride)` per frame, in fp32.
 // CPU reference: weights upcast once per call; every output row accumulates fp32 products in fp32
 // in a fixed (ci, kt, kh, kw) order (4 output channels per pass share the input loads), then adds
-// the bias. Threads split output rows, so the result does not depend on the thread count.
+// the bias (and the residual). Threads split output rows, so the result does not depend on the thread count.
 #include <algorithm>
 #include <vector>
 
@@ -28,6 +28,7 @@ void conv_cpu(const Conv3dParams& p, const ConvGeom& g) {
   const float* x = p.x.ptr<float>();
   const float* cache = p.cache.empty() ? nullptr : p.cache.ptr<float>();
   float* y = p.y.ptr<float>();
+  const float* res = p.residual.empty() ? nullptr : p.residual.ptr<float>();
   const int64_t HW = g.H * g.W, taps = g.kt * g.kh * g.kw, K = g.Cin * taps;
   // Frame f of the logical sequence [zeros(pad_t) | cache | x] for channel ci; nullptr = zeros.
   auto frame = [&](int64_t ci, int64_t f) -> const float* {
@@ -83,9 +84,10 @@ void conv_cpu(const Conv3dParams& p, const ConvGeom& g) {
             }
           }
           for (int64_t j = 0; j < nco; ++j) {
-            float* yr = y + (((co0 + j) * g.To + to) * g.Ho + ho) * g.Wo;
+            const int64_t row = (((co0 + j) * g.To + to) * g.Ho + ho) * g.Wo;
+            float* yr = y + row;
             const float* aj = acc.data() + j * g.Wo;
-            for (int64_t wo = 0; wo < g.Wo; ++wo) yr[wo] = aj[wo] + bias[size_t(co0 + j)];
+            for (int64_t wo = 0; wo < g.Wo; ++wo) yr[wo] = aj[wo] + bias[size_t(co0 + j)] + (res ? res[row + wo] : 0.f);
           }
         }
       }
@@ -110,7 +112,7 @@ int64_t conv_out_size(int64_t n, int64_t pad, int64_t k, int64_t stride, const c
 void conv3d(const Conv3dParams& p) {
   const char* op = "conv3d";
   using namespace detail;
-  Device dev = op_device(op, {{"x", &p.x}, {"cache", &p.cache}, {"w", &p.w}, {"b", &p.b}, {"y", &p.y}});
+  Device dev = op_device(op, {{"x", &p.x}, {"cache", &p.cache}, {"w", &p.w}, {"b", &p.b}, {"y", &p.y}, {"residual", &p.residual}});
   check_not_empty(p.x, op, "x");
   check_not_empty(p.w, op, "w");
   check_not_empty(p.y, op, "y");
@@ -136,6 +138,12 @@ void conv3d(const Conv3dParams& p) {
   check_shape(p.y, {g.Cout, g.To, g.Ho, g.Wo}, op, "y");
   check_contiguous(p.x, op, "x");
   check_contiguous(p.y, op, "y");
+  if (!p.residual.empty()) {
+    check_shape(p.residual, {g.Cout, g.To, g.Ho, g.Wo}, op, "residual");
+    check_contiguous(p.residual, op, "residual");
+    check(p.residual.dtype == p.y.dtype, op, "residual must have y's dtype");
+    check(p.residual.data != p.y.data, op, "residual must not alias y");
+  }
   TW_DISPATCH_CUDA(dev, op, conv3d, p);
   check_dtype(p.x, DType::F32, op, "x");
   if (!p.cache.empty()) check_dtype(p.cache, DType::F32, op, "cache");

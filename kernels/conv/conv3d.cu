@@ -49,6 +49,7 @@ struct ConvGemm {
   const int* koff;    // [ceil(K / kBK)·kBK] offset of tap k inside xp (0 past K: the weights there are 0)
   AnyFloatPtr b;      // [Cout] or null
   bf16* y;            // [Cout, N]
+  const bf16* res;    // [Cout, N] added before the rounding, or null
   int Cout, K, N;
   int HWo, Wo;        // output grid (per frame, row)
   int st_HWp, sh_Wp, sw;  // xp offset of one output step in t, h, w
@@ -201,10 +202,15 @@ __global__ void __launch_bounds__(WM * 4 * 32) conv_gemm_kernel(const ConvGemm a
       if (m >= a.Cout) continue;
       const float bias = a.b.load(m, 0.f);
       bf16* yrow = a.y + size_t(m) * size_t(a.N);
+      const bf16* rrow = a.res ? a.res + size_t(m) * size_t(a.N) : nullptr;
 #pragma unroll
       for (int ni = 0; ni < kNI; ++ni) {
         const int n = n0 + wn * 32 + ni * 8 + (lane & 3) * 2;
-        const float v0 = acc[mi][ni][2 * h] + bias, v1 = acc[mi][ni][2 * h + 1] + bias;
+        float v0 = acc[mi][ni][2 * h] + bias, v1 = acc[mi][ni][2 * h + 1] + bias;
+        if (rrow) {
+          if (n < a.N) v0 += __bfloat162float(rrow[n]);
+          if (n + 1 < a.N) v1 += __bfloat162float(rrow[n + 1]);
+        }
         if (pairs && n + 1 < a.N) {
           *reinterpret_cast<__nv_bfloat162*>(yrow + n) = __floats2bfloat162_rn(v0, v1);
         } else {
@@ -250,6 +256,7 @@ struct ConvGemmCL {
   const bf16* wr;     // weights [Cout, taps, Cin]
   AnyFloatPtr b;
   bf16* y;            // [Cout, N]
+  const bf16* res;    // [Cout, N] or null
   int Cout, Cin, K, N;
   int HWo, Wo;
   int HpWp, Wp, kh, kw, khw;
@@ -384,10 +391,15 @@ __global__ void __launch_bounds__(WM * WN * 32, kMinBlocks) conv_gemm_cl_kernel(
       if (m >= a.Cout) continue;
       const float bias = a.b.load(m, 0.f);
       bf16* yrow = a.y + size_t(m) * size_t(a.N);
+      const bf16* rrow = a.res ? a.res + size_t(m) * size_t(a.N) : nullptr;
 #pragma unroll
       for (int ni = 0; ni < kNI; ++ni) {
         const int n = n0 + wn * kNI * 8 + ni * 8 + (lane & 3) * 2;
-        const float v0 = acc[mi][ni][2 * h] + bias, v1 = acc[mi][ni][2 * h + 1] + bias;
+        float v0 = acc[mi][ni][2 * h] + bias, v1 = acc[mi][ni][2 * h + 1] + bias;
+        if (rrow) {
+          if (n < a.N) v0 += __bfloat162float(rrow[n]);
+          if (n + 1 < a.N) v1 += __bfloat162float(rrow[n + 1]);
+        }
         if (pairs && n + 1 < a.N) {
           *reinterpret_cast<__nv_bfloat162*>(yrow + n) = __floats2bfloat162_rn(v0, v1);
         } else {
@@ -487,7 +499,7 @@ struct Geom {
 };
 
 void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor& w, const Tensor& b, const Tensor& y,
-              const Geom& g, int64_t st, int64_t sh, int64_t sw, int64_t pad_t, int64_t top, int64_t bottom, int64_t left,
+              const Tensor& residual, const Geom& g, int64_t st, int64_t sh, int64_t sw, int64_t pad_t, int64_t top, int64_t bottom, int64_t left,
               int64_t right) {
   check_cuda_tensor(x, op, "x");
   check_cuda_tensor(w, op, "w");
@@ -500,6 +512,11 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
   }
   if (!b.empty()) { check_cuda_tensor(b, op, "b"); check_float_dtype(b, op, "b"); }
   check(y.data != x.data && (cache.empty() || y.data != cache.data), op, "y must not alias x or cache");
+  if (!residual.empty()) {
+    check_cuda_tensor(residual, op, "residual");
+    check(residual.dtype == DType::BF16, op, "on CUDA residual must be bfloat16");
+  }
+  const bf16* res = residual.empty() ? nullptr : static_cast<const bf16*>(residual.data);
 
   const int64_t Tp = pad_t + g.Tc + g.T, Hp = g.H + top + bottom, Wp = g.W + left + right;
   const int64_t K = g.Cin * g.kt * g.kh * g.kw, N = g.To * g.Ho * g.Wo;
@@ -530,7 +547,7 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
     if (st == 1 && sh == 1 && sw == 1 && g.Cout <= 4 && !force_gemm_narrow()) {
       // RGB heads: a direct conv that reads each input element about once (conv3d_narrow.cu).
       convnarrow::Args c;
-      c.xpc = xpc; c.wr = wr; c.b = AnyFloatPtr::of(b); c.y = static_cast<bf16*>(y.data);
+      c.xpc = xpc; c.wr = wr; c.b = AnyFloatPtr::of(b); c.y = static_cast<bf16*>(y.data); c.res = res;
       c.Cin = int(g.Cin); c.Cout = int(g.Cout); c.kt = int(g.kt); c.kh = int(g.kh); c.kw = int(g.kw);
       c.Hp = int(Hp); c.Wp = int(Wp); c.To = int(g.To); c.Ho = int(g.Ho); c.Wo = int(g.Wo);
       if (convnarrow::run(c)) return;
@@ -538,7 +555,7 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
     {
       // Hopper: the warpgroup-MMA kernel (conv3d_wgmma.cu) when it covers the shape; else mma.sync below.
       convwg::Args c;
-      c.xpc = xpc; c.wr = wr; c.b = AnyFloatPtr::of(b); c.y = static_cast<bf16*>(y.data);
+      c.xpc = xpc; c.wr = wr; c.b = AnyFloatPtr::of(b); c.y = static_cast<bf16*>(y.data); c.res = res;
       c.Cout = int(g.Cout); c.Cin = int(g.Cin); c.K = int(K); c.N = int(N);
       c.HWo = int(g.Ho * g.Wo); c.Wo = int(g.Wo);
       c.HpWp = int(Hp * Wp); c.Wp = int(Wp); c.kh = int(g.kh); c.kw = int(g.kw);
@@ -549,6 +566,7 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
     a.xpc = xpc; a.wr = wr;
     a.b = AnyFloatPtr::of(b);
     a.y = static_cast<bf16*>(y.data);
+    a.res = res;
     a.Cout = int(g.Cout); a.Cin = int(g.Cin); a.K = int(K); a.N = int(N);
     a.HWo = int(g.Ho * g.Wo); a.Wo = int(g.Wo);
     a.HpWp = int(Hp * Wp); a.Wp = int(Wp); a.kh = int(g.kh); a.kw = int(g.kw); a.khw = int(g.kh * g.kw);
@@ -589,6 +607,7 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
   a.koff = koff;
   a.b = AnyFloatPtr::of(b);
   a.y = static_cast<bf16*>(y.data);
+  a.res = res;
   a.Cout = int(g.Cout); a.K = int(K); a.N = int(N);
   a.HWo = int(g.Ho * g.Wo); a.Wo = int(g.Wo);
   a.st_HWp = int(st * Hp * Wp); a.sh_Wp = int(sh * Wp); a.sw = int(sw);
@@ -611,7 +630,7 @@ void conv3d(const ops::Conv3dParams& p) {
   g.Cout = p.w.size(0), g.kt = p.w.size(2), g.kh = p.w.size(3), g.kw = p.w.size(4);
   g.Tc = p.cache.empty() ? 0 : p.cache.size(1);
   g.To = p.y.size(1), g.Ho = p.y.size(2), g.Wo = p.y.size(3);
-  run_conv("conv3d", p.x, p.cache, p.w, p.b, p.y, g, p.stride_t, p.stride_h, p.stride_w, p.pad_t, p.pad_top, p.pad_bottom,
+  run_conv("conv3d", p.x, p.cache, p.w, p.b, p.y, p.residual, g, p.stride_t, p.stride_h, p.stride_w, p.pad_t, p.pad_top, p.pad_bottom,
            p.pad_left, p.pad_right);
 }
 
@@ -629,7 +648,7 @@ void conv2d(const ops::Conv2dParams& p) {
   if (image) check_shape(p.y, {g.Cout, g.Ho, g.Wo}, op, "y");
   else check_shape(p.y, {g.Cout, g.T, g.Ho, g.Wo}, op, "y");
   if (!p.b.empty()) check(p.b.numel() == g.Cout, op, "b must have Cout elements");
-  run_conv(op, p.x, Tensor{}, p.w, p.b, p.y, g, 1, p.stride_h, p.stride_w, 0, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right);
+  run_conv(op, p.x, Tensor{}, p.w, p.b, p.y, Tensor{}, g, 1, p.stride_h, p.stride_w, 0, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right);
 }
 
 }  // namespace tw::cuda

@@ -86,7 +86,7 @@ __global__ void __launch_bounds__(kThreads) conv_narrow_kernel(const Args a) {
   const size_t n = (size_t(to) * a.Ho + ho) * a.Wo + wo, N = size_t(a.To) * a.Ho * a.Wo;
 #pragma unroll
   for (int co = 0; co < 4; ++co)
-    if (co < a.Cout) a.y[size_t(co) * N + n] = __float2bfloat16_rn(acc[co]);
+    if (co < a.Cout) a.y[size_t(co) * N + n] = __float2bfloat16_rn(acc[co] + (a.res ? __bfloat162float(a.res[size_t(co) * N + n]) : 0.f));
 }
 
 size_t smem_bytes(const Args& a) {

@@ -14,6 +14,7 @@ struct Args {
   const __nv_bfloat16* wr;   // weights [Cout, taps, Cin]
   AnyFloatPtr b;             // [Cout] or null
   __nv_bfloat16* y;          // [Cout, To, Ho, Wo]
+  const __nv_bfloat16* res;  // y's shape, added before the rounding, or null
   int Cin, Cout, kt, kh, kw;
   int Hp, Wp, To, Ho, Wo;
 };

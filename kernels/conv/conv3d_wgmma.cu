@@ -12,7 +12,7 @@
 // one being multiplied, and the wgmma batch of the previous slot still running while the next one
 // issues (wait_group 1): slot kt−2 is refilled only after every warpgroup has retired its wgmma.
 // All 256 threads both load and multiply (no producer warp): the loads are cp.async, so issue is cheap.
-// Epilogue: + bias, one rounding to bf16, staged transposed through shared memory so each output
+// Epilogue: + bias (+ residual), one rounding to bf16, staged transposed through shared memory so each output
 // channel's run of positions goes out as 16-byte coalesced stores in the channel-first layout.
 //
 // Same math as the CPU reference and the mma.sync kernel: bf16 operands, exact products, fp32 sums,
@@ -181,8 +181,13 @@ __global__ void __launch_bounds__(kThreads, 1) conv_wgmma_kernel(const Args a) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int r = (wg * MT + mt) * 64 + warp * 16 + (lane >> 2) + 8 * h;
-        so[c * kLdO + r] = __float2bfloat16_rn(acc[mt][4 * j + 2 * h] + b0);
-        so[(c + 1) * kLdO + r] = __float2bfloat16_rn(acc[mt][4 * j + 2 * h + 1] + b1);
+        float v0 = acc[mt][4 * j + 2 * h] + b0, v1 = acc[mt][4 * j + 2 * h + 1] + b1;
+        if (a.res && n0 + r < a.N) {  // skip add: 8 lanes read 16 contiguous bytes of one channel
+          v0 += __bfloat162float(a.res[size_t(c0 + c) * size_t(a.N) + n0 + r]);
+          v1 += __bfloat162float(a.res[size_t(c0 + c + 1) * size_t(a.N) + n0 + r]);
+        }
+        so[c * kLdO + r] = __float2bfloat16_rn(v0);
+        so[(c + 1) * kLdO + r] = __float2bfloat16_rn(v1);
       }
     }
   }

@@ -14,6 +14,7 @@ struct Args {
   const __nv_bfloat16* wr;   // weights [Cout, taps, Cin]
   AnyFloatPtr b;             // [Cout] or null
   __nv_bfloat16* y;          // [Cout, N] (channel-first output)
+  const __nv_bfloat16* res;  // [Cout, N] added before the rounding, or null
   int Cout, Cin, K, N;       // K = taps · Cin
   int HWo, Wo;               // output grid
   int HpWp, Wp, kh, kw;      // padded input strides (positions), kernel extents

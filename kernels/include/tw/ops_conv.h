@@ -17,8 +17,10 @@ namespace tw::ops {
 // previous chunk's input so that chunked processing equals one causal conv over the whole sequence.
 // x [Cin, T, H, W]; cache optional [Cin, Tc, H, W]; w [Cout, Cin, kt, kh, kw]; b optional [Cout];
 // y [Cout, To, Ho, Wo] with To = (pad_t + Tc + T − kt)/st + 1, Ho = (H + top + bottom − kh)/sh + 1, same for W.
+// residual optional, y's shape and dtype: y = conv + b + residual with one rounding (a ResNet block's skip
+// add fused into its second conv); it may not alias y.
 struct Conv3dParams {
-  Tensor x, cache, w, b, y;
+  Tensor x, cache, w, b, y, residual;
   int64_t stride_t = 1, stride_h = 1, stride_w = 1;
   int64_t pad_t = 0;  // zero frames in front (never behind: causal)
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;

@@ -345,8 +345,9 @@ struct WanVaeCuda::Impl {
     return cur;
   }
 
-  // CausalConv3d with kernel (kt, k, k), time padding 2·(kt/2) in front, spatial padding k/2.
-  Vid causal_conv(const DConv& cv, const Vid& x, CacheSlot* slot) const {
+  // CausalConv3d with kernel (kt, k, k), time padding 2·(kt/2) in front, spatial padding k/2;
+  // + residual (same shape as the output) fused into the conv's epilogue when given.
+  Vid causal_conv(const DConv& cv, const Vid& x, CacheSlot* slot, const Vid* residual = nullptr) const {
     const int64_t kt = cv.shape[2], k = cv.shape[3];
     const int64_t pad_front = 2 * (kt / 2), ps = k / 2;
     ops::Conv3dParams p;
@@ -365,7 +366,8 @@ struct WanVaeCuda::Impl {
     const int64_t To = ops::conv_out_size(x.T + Tc, p.pad_t, kt, 1, "time");
     Vid y = new_vid(cv.out(), To, x.H, x.W);
     p.y = y.t();
-    timed(shape_label("conv3d", p.w, y), [&] { ops::conv3d(p); });
+    if (residual) p.residual = residual->t();
+    timed(shape_label("conv3d", p.w, y) + (residual ? " +residual" : ""), [&] { ops::conv3d(p); });
     if (slot) {
       slot->frames = std::move(new_cache);
       slot->state = CacheSlot::Frames;
@@ -383,20 +385,13 @@ struct WanVaeCuda::Impl {
     return y;
   }
 
-  void add_inplace(Vid& x, const Vid& y) const {  // x += y
-    const int64_t n = x.T * x.HW();
-    timed("residual add", [&] { ops::gated_add({x.t().reshape({x.C, n}), y.t().reshape({x.C, n}), {}}); });
-  }
-
   Vid residual_block(const DLayer& b, const Vid& x, Caches& caches) const {
     Vid h;
     if (b.shortcut.w.get()) h = causal_conv(b.shortcut, x, nullptr);
     Vid r = norm_silu(b.g1, x);
     r = causal_conv(b.c1, r, &caches.take());
     r = norm_silu(b.g2, r);
-    r = causal_conv(b.c2, r, &caches.take());
-    add_inplace(r, b.shortcut.w.get() ? h : x);
-    return r;
+    return causal_conv(b.c2, r, &caches.take(), b.shortcut.w.get() ? &h : &x);  // + skip, one rounding
   }
 
   // Single-head attention over the H·W pixels of each frame, plus the input.

@@ -41,6 +41,7 @@ struct ConvCase {
   int64_t st = 1, sh = 1, sw = 1, pad_t = 0, top = 0, bottom = 0, left = 0, right = 0;
   int kind = 0;
   bool bias = true;
+  bool residual = false;  // y = conv + b + residual (fused skip add)
 };
 
 void run_conv3d(const ConvCase& c, uint64_t seed) {
@@ -54,27 +55,32 @@ void run_conv3d(const ConvCase& c, uint64_t seed) {
   const int64_t To = (c.pad_t + c.Tc + c.T - c.kt) / c.st + 1, Ho = (c.H + c.top + c.bottom - c.kh) / c.sh + 1,
                 Wo = (c.W + c.left + c.right - c.kw) / c.sw + 1;
   auto y = DevTensor::poisoned(DType::BF16, {c.Cout, To, Ho, Wo});
+  DevTensor res;
+  if (c.residual) res = DevTensor::make(randn_fast(size_t(c.Cout * To * Ho * Wo), seed + 4, 4.f), DType::BF16, {c.Cout, To, Ho, Wo});
   ops::Conv3dParams p;
   p.x = x.t; p.w = w.t; p.y = y.t;
+  if (c.residual) p.residual = res.t;
   if (c.Tc) p.cache = cache.t;
   if (c.bias) p.b = b.t;
   p.stride_t = c.st, p.stride_h = c.sh, p.stride_w = c.sw, p.pad_t = c.pad_t;
   p.pad_top = c.top, p.pad_bottom = c.bottom, p.pad_left = c.left, p.pad_right = c.right;
   ops::conv3d(p);
   cuda::synchronize();
-  std::vector<float> ref(static_cast<size_t>(c.Cout * To * Ho * Wo)), xh = x.host, wh = w.host, ch = cache.host, bh = b.host;
+  std::vector<float> ref(static_cast<size_t>(c.Cout * To * Ho * Wo)), xh = x.host, wh = w.host, ch = cache.host, bh = b.host,
+      rh = res.host;
   ops::Conv3dParams r = p;
   r.x = cpu_view(xh, {c.Cin, c.T, c.H, c.W});
   r.w = cpu_view(wh, {c.Cout, c.Cin, c.kt, c.kh, c.kw});
   r.cache = c.Tc ? cpu_view(ch, {c.Cin, c.Tc, c.H, c.W}) : Tensor{};
   r.b = c.bias ? cpu_view(bh, {c.Cout}) : Tensor{};
   r.y = cpu_view(ref, {c.Cout, To, Ho, Wo});
+  r.residual = c.residual ? cpu_view(rh, {c.Cout, To, Ho, Wo}) : Tensor{};
   ops::conv3d(r);
   char what[160];
-  std::snprintf(what, sizeof what, "conv3d %lld→%lld T%lld+%lld %lldx%lld k%lld%lld%lld s%lld%lld%lld pad t%lld %lld/%lld/%lld/%lld kind%d",
+  std::snprintf(what, sizeof what, "conv3d %lld→%lld T%lld+%lld %lldx%lld k%lld%lld%lld s%lld%lld%lld pad t%lld %lld/%lld/%lld/%lld kind%d%s",
                 (long long)c.Cin, (long long)c.Cout, (long long)c.T, (long long)c.Tc, (long long)c.H, (long long)c.W, (long long)c.kt,
                 (long long)c.kh, (long long)c.kw, (long long)c.st, (long long)c.sh, (long long)c.sw, (long long)c.pad_t,
-                (long long)c.top, (long long)c.bottom, (long long)c.left, (long long)c.right, c.kind);
+                (long long)c.top, (long long)c.bottom, (long long)c.left, (long long)c.right, c.kind, c.residual ? " +res" : "");
   report(what, compare_bf16(y.download(), ref, 1.f, 1e-4f * float(rms(ref)) + 1e-6f), y);
 }
 
@@ -248,6 +254,11 @@ int main() {
     run_conv3d({32, 4, 3, 2, 9, 70, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}, 26);
     run_conv3d({64, 1, 2, 1, 8, 32, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 27);
     { ConvCase c{96, 3, 2, 2, 9, 33, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}; c.kind = 2; run_conv3d(c, 28); }  // arange-like
+    // Fused residual (the decoder's skip adds) on every kernel: wgmma 96/192 wide, direct, gather.
+    { ConvCase c{96, 96, 2, 2, 13, 19, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}; c.residual = true; run_conv3d(c, 29); }
+    { ConvCase c{192, 192, 1, 2, 10, 14, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}; c.residual = true; run_conv3d(c, 37); }
+    { ConvCase c{96, 3, 2, 2, 9, 33, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}; c.residual = true; run_conv3d(c, 38); }
+    { ConvCase c{12, 8, 4, 2, 10, 13, 3, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1}; c.residual = true; run_conv3d(c, 39); }
     run_conv2d(96, 96, 2, 30, 52, 2, true, false, 20);   // Wan downsample2d
     run_conv2d(7, 5, 1, 9, 11, 2, true, true, 21);       // odd, image
     run_conv2d(192, 96, 4, 16, 26, 1, false, false, 22);  // Wan upsample conv (C → C/2)

@@ -83,6 +83,15 @@ void test_conv3d_vs_naive() {
     ops::conv3d(p);
     const double err = rel_l2(y.data(), ref.data(), y.size());
     TW_CHECK_MSG(err < 1e-6, "conv3d case Cin=%ld Cout=%ld: rel err %g", long(c.Cin), long(c.Cout), err);
+    // fused residual: y = conv + b + r
+    auto r = randn(ref.size(), seed++);
+    std::vector<float> yr(ref.size(), NAN), refr(ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) refr[i] = ref[i] + r[i];
+    p.y = view(yr, {c.Cout, To, Ho, Wo});
+    p.residual = view(r, {c.Cout, To, Ho, Wo});
+    ops::conv3d(p);
+    const double err_r = rel_l2(yr.data(), refr.data(), yr.size());
+    TW_CHECK_MSG(err_r < 1e-6, "conv3d + residual case Cin=%ld Cout=%ld: rel err %g", long(c.Cin), long(c.Cout), err_r);
   }
 }
 
@@ -264,6 +273,14 @@ void test_mul_and_errors() {
     ops::conv3d(p);
   });
   TW_CHECK_MSG(msg.find("y") != std::string::npos, "%s", msg.c_str());
+  msg = twtest::expect_throw([&] {
+    ops::Conv3dParams p;
+    std::vector<float> r(5 * 2 * 4 * 3);
+    p.x = view(x, {3, 2, 4, 4}), p.w = view(w, {5, 3, 3, 3, 3}), p.y = view(out, {5, 2, 4, 4}), p.residual = view(r, {5, 2, 4, 3});
+    p.pad_t = 2, p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+    ops::conv3d(p);
+  });
+  TW_CHECK_MSG(msg.find("residual") != std::string::npos, "%s", msg.c_str());
 #ifndef TW_CUDA
   msg = twtest::expect_throw([&] {
     Tensor t = view(a, {2, 5});
