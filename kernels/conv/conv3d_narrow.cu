@@ -3,9 +3,9 @@
 //
 // An implicit GEMM with Cout = 3 wastes most of a tensor-core tile and, worse, re-reads every input
 // position once per tap (27× for 3×3×3) through L2 — the head took 4% of the decode on the mma.sync
-// kernel. Here a CTA owns one output frame × 8 rows × 32 columns, stages the input halo of one input
-// frame and 32 channels in shared memory ((8 + kh − 1) × (32 + kw − 1) positions), and every thread
-// accumulates its position's ≤ 4 outputs over the kh·kw taps in fp32 FMAs: each input element is
+// kernel. Here a CTA owns one output frame × 16 rows × 32 columns, stages the input halo of one input
+// frame and 32 channels in shared memory ((16 + kh − 1) × (32 + kw − 1) positions), and every thread
+// accumulates two positions' (rows r, r + 8) ≤ 4 outputs over the kh·kw taps in fp32 FMAs: each input element is
 // read from L2 about once per output frame. Weights live in shared memory as fp32 [tap][ci][4].
 // Halo rows are 80 bytes (64 of data + 16 of padding) so the 16-byte reads of a warp's 32
 // consecutive positions hit distinct bank groups.
@@ -24,7 +24,7 @@ namespace tw::cuda::convnarrow {
 namespace {
 
 using bf16 = __nv_bfloat16;
-constexpr int kTW = 32, kTH = 8, kThreads = kTW * kTH;
+constexpr int kTW = 32, kRowsPerThread = 2, kTH = 8 * kRowsPerThread, kThreads = kTW * 8;
 constexpr int kRowBytes = 80;  // 32 channels × 2 B + 16 B pad
 
 __global__ void __launch_bounds__(kThreads) conv_narrow_kernel(const Args a) {
@@ -33,7 +33,7 @@ __global__ void __launch_bounds__(kThreads) conv_narrow_kernel(const Args a) {
   float4* ws = reinterpret_cast<float4*>(smem);                         // [taps][Cin] × 4 outputs
   unsigned char* halo = smem + size_t(taps) * a.Cin * sizeof(float4);  // [HH][HW] rows of 80 B
   const int HW = kTW + a.kw - 1, HH = kTH + a.kh - 1;
-  const int tid = threadIdx.x, tx = tid % kTW, ty = tid / kTW;
+  const int tid = threadIdx.x, tx = tid % kTW, ty = tid / kTW;  // ty < 8; also row ty + 8
   const int wo0 = blockIdx.x * kTW, ho0 = blockIdx.y * kTH, to = blockIdx.z;
 
   for (int i = tid; i < taps * a.Cin; i += kThreads) {
@@ -43,9 +43,13 @@ __global__ void __launch_bounds__(kThreads) conv_narrow_kernel(const Args a) {
     for (int co = 0; co < 4; ++co) v[co] = co < a.Cout ? __bfloat162float(a.wr[size_t(co) * taps * a.Cin + i]) : 0.f;
     ws[size_t(tap) * a.Cin + ci] = make_float4(v[0], v[1], v[2], v[3]);
   }
-  float acc[4];
+  float acc[kRowsPerThread][4];  // rows ty and ty + 8: each weight load feeds 8 FMAs
 #pragma unroll
-  for (int co = 0; co < 4; ++co) acc[co] = co < a.Cout ? a.b.load(co, 0.f) : 0.f;
+  for (int co = 0; co < 4; ++co) {
+    const float b = co < a.Cout ? a.b.load(co, 0.f) : 0.f;
+#pragma unroll
+    for (int rr = 0; rr < kRowsPerThread; ++rr) acc[rr][co] = b;
+  }
 
   for (int dt = 0; dt < a.kt; ++dt) {
     const bf16* frame = a.xpc + size_t(to + dt) * a.Hp * a.Wp * a.Cin;
@@ -65,28 +69,38 @@ __global__ void __launch_bounds__(kThreads) conv_narrow_kernel(const Args a) {
           const float4* wt = ws + size_t((dt * a.kh + dh) * a.kw + dw) * a.Cin + c0;
 #pragma unroll
           for (int q = 0; q < 4; ++q) {
-            const uint4 raw = *reinterpret_cast<const uint4*>(src + q * 16);
-            const bf16* h = reinterpret_cast<const bf16*>(&raw);
+            uint4 raw[kRowsPerThread];
+#pragma unroll
+            for (int rr = 0; rr < kRowsPerThread; ++rr) raw[rr] = *reinterpret_cast<const uint4*>(src + rr * 8 * HW * kRowBytes + q * 16);
 #pragma unroll
             for (int e = 0; e < 8; ++e) {
-              const float x = __bfloat162float(h[e]);
               const float4 w = wt[q * 8 + e];
-              acc[0] = fmaf(x, w.x, acc[0]);
-              acc[1] = fmaf(x, w.y, acc[1]);
-              acc[2] = fmaf(x, w.z, acc[2]);
-              acc[3] = fmaf(x, w.w, acc[3]);
+#pragma unroll
+              for (int rr = 0; rr < kRowsPerThread; ++rr) {
+                const float x = __bfloat162float(reinterpret_cast<const bf16*>(&raw[rr])[e]);
+                acc[rr][0] = fmaf(x, w.x, acc[rr][0]);
+                acc[rr][1] = fmaf(x, w.y, acc[rr][1]);
+                acc[rr][2] = fmaf(x, w.z, acc[rr][2]);
+                acc[rr][3] = fmaf(x, w.w, acc[rr][3]);
+              }
             }
           }
         }
       }
     }
   }
-  const int ho = ho0 + ty, wo = wo0 + tx;
-  if (ho >= a.Ho || wo >= a.Wo) return;
-  const size_t n = (size_t(to) * a.Ho + ho) * a.Wo + wo, N = size_t(a.To) * a.Ho * a.Wo;
+  const int wo = wo0 + tx;
+  const size_t N = size_t(a.To) * a.Ho * a.Wo;
 #pragma unroll
-  for (int co = 0; co < 4; ++co)
-    if (co < a.Cout) a.y[size_t(co) * N + n] = __float2bfloat16_rn(acc[co] + (a.res ? __bfloat162float(a.res[size_t(co) * N + n]) : 0.f));
+  for (int rr = 0; rr < kRowsPerThread; ++rr) {
+    const int ho = ho0 + ty + 8 * rr;
+    if (ho >= a.Ho || wo >= a.Wo) continue;
+    const size_t n = (size_t(to) * a.Ho + ho) * a.Wo + wo;
+#pragma unroll
+    for (int co = 0; co < 4; ++co)
+      if (co < a.Cout)
+        a.y[size_t(co) * N + n] = __float2bfloat16_rn(acc[rr][co] + (a.res ? __bfloat162float(a.res[size_t(co) * N + n]) : 0.f));
+  }
 }
 
 size_t smem_bytes(const Args& a) {

@@ -12,8 +12,9 @@
 // one being multiplied, and the wgmma batch of the previous slot still running while the next one
 // issues (wait_group 1): slot kt−2 is refilled only after every warpgroup has retired its wgmma.
 // All 256 threads both load and multiply (no producer warp): the loads are cp.async, so issue is cheap.
-// Epilogue: + bias (+ residual), one rounding to bf16, staged transposed through shared memory so each output
-// channel's run of positions goes out as 16-byte coalesced stores in the channel-first layout.
+// Epilogue: + bias (+ residual), one rounding to bf16, staged transposed through shared memory (fp32, half
+// the channels at a time) so each output channel's run of positions is read (residual) and written as
+// 16-byte coalesced accesses in the channel-first layout.
 //
 // Same math as the CPU reference and the mma.sync kernel: bf16 operands, exact products, fp32 sums,
 // one rounding. Built for every arch; the body exists only in the sm_90a image (others get an empty
@@ -25,6 +26,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #include "tw/cuda/device.h"
 #include "tw/cuda/sm90.cuh"
@@ -48,10 +50,10 @@ struct Cfg {
   static constexpr int kRows = 2 * MT * 64;                  // output positions per CTA
   static constexpr int kSubA = kRows * 64, kSubB = BN * 64;  // bytes of one 32-channel sub-tile
   static constexpr int kStage = KS * (kSubA + kSubB);
-  static constexpr int kLdO = kRows + 8;                     // epilogue staging row (bf16): conflict-free
-  static constexpr int kSmem = S * kStage + 1024;            // + alignment slack
+  static constexpr int kLdO = kRows + 4;                     // epilogue staging row (fp32): conflict-free
+  static constexpr int kSmem = S * kStage + BN * 4 + 1024;   // + bias + alignment slack
   static_assert(S >= 3, "needs a slot being multiplied, one retiring and one loading");
-  static_assert(BN * kLdO * 2 <= S * kStage, "the epilogue staging tile reuses the pipeline slots");
+  static_assert(BN / 2 * kLdO * 4 <= S * kStage, "the epilogue staging tile (half the channels) reuses the pipeline slots");
   static_assert(kSmem <= 227 * 1024, "shared memory");
   static_assert(kStage % 512 == 0 && kSubA % 512 == 0 && kSubB % 512 == 0, "SW64 tiles need 512-byte alignment");
 };
@@ -65,10 +67,12 @@ __global__ void __launch_bounds__(kThreads, 1) conv_wgmma_kernel(const Args a) {
   constexpr int kBPer = (BN * 4 + kThreads - 1) / kThreads;      // B chunks per thread per sub-tile
   extern __shared__ unsigned char smem_raw[];
   unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  float* sbias = reinterpret_cast<float*>(smem + S * kStage);  // [BN], visible after the first barrier below
 
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
   const int c0 = blockIdx.x * BN;     // first output channel
   const int n0 = blockIdx.y * kRows;  // first output position
+  for (int i = tid; i < BN; i += kThreads) sbias[i] = a.b.load(c0 + i, 0.f);
   const int q = tid & 3;              // this thread's 16-byte chunk of every 64-byte row it copies
 
   // A rows (output positions) this thread copies: rows tid/4 + 64 i. Element offset of the position
@@ -166,45 +170,62 @@ __global__ void __launch_bounds__(kThreads, 1) conv_wgmma_kernel(const Args a) {
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i) sm90::reg_fence(acc[mt][i]);
   sm90::cp_async_wait<0>();
-  __syncthreads();  // every slot is free: reuse it as the [BN][kLdO] output staging tile
-
+  // Epilogue, in two halves of the channels (the fp32 staging tile of all BN would not fit next to the
+  // deepest pipelines): fragments + bias → shared [BN/2][kLdO] fp32, then each thread takes 8 consecutive
+  // positions of one channel: + residual (one coalesced 16-byte load), one rounding, one 16-byte store.
   // Accumulator fragment (m64nBN, f32): warp w of the warpgroup holds rows 16w + lane/4 (+8), columns
   // 8j + 2·(lane%4) (+1) in registers 4j + {0,1} (+2 for the row below).
-  bf16* so = reinterpret_cast<bf16*>(smem);
-  constexpr int kLdO = C::kLdO;
+  float* so = reinterpret_cast<float*>(smem);
+  constexpr int kLdO = C::kLdO, kHalf = BN / 2, kChunksPerRow = kRows / 8;
+  const bool vec = (a.N & 7) == 0 && (reinterpret_cast<uintptr_t>(a.y) & 15) == 0 &&
+                   (a.res == nullptr || (reinterpret_cast<uintptr_t>(a.res) & 15) == 0);
+  // (a generic lambda per half: the accumulator indices must be compile-time constants)
+  auto epilogue_half = [&](auto half_c) {
+    constexpr int half = decltype(half_c)::value;
+    __syncthreads();  // half 0: every slot is free; half 1: the first half's readers are done
 #pragma unroll
-  for (int j = 0; j < BN / 8; ++j) {
-    const int c = 8 * j + 2 * (lane & 3);
-    const float b0 = a.b.load(c0 + c, 0.f), b1 = a.b.load(c0 + c + 1, 0.f);
+    for (int j = half * kHalf / 8; j < (half + 1) * kHalf / 8; ++j) {
+      const int c = 8 * j + 2 * (lane & 3);
+      const float b0 = sbias[c], b1 = sbias[c + 1];
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
+      for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int r = (wg * MT + mt) * 64 + warp * 16 + (lane >> 2) + 8 * h;
-        float v0 = acc[mt][4 * j + 2 * h] + b0, v1 = acc[mt][4 * j + 2 * h + 1] + b1;
-        if (a.res && n0 + r < a.N) {  // skip add: 8 lanes read 16 contiguous bytes of one channel
-          v0 += __bfloat162float(a.res[size_t(c0 + c) * size_t(a.N) + n0 + r]);
-          v1 += __bfloat162float(a.res[size_t(c0 + c + 1) * size_t(a.N) + n0 + r]);
+        for (int h = 0; h < 2; ++h) {
+          const int r = (wg * MT + mt) * 64 + warp * 16 + (lane >> 2) + 8 * h;
+          so[(c - half * kHalf) * kLdO + r] = acc[mt][4 * j + 2 * h] + b0;
+          so[(c + 1 - half * kHalf) * kLdO + r] = acc[mt][4 * j + 2 * h + 1] + b1;
         }
-        so[c * kLdO + r] = __float2bfloat16_rn(v0);
-        so[(c + 1) * kLdO + r] = __float2bfloat16_rn(v1);
       }
     }
-  }
-  __syncthreads();
-  const bool vec = (a.N & 7) == 0 && (reinterpret_cast<uintptr_t>(a.y) & 15) == 0;
-  constexpr int kChunksPerRow = kRows / 8;
-  for (int idx = tid; idx < BN * kChunksPerRow; idx += kThreads) {
-    const int c = idx / kChunksPerRow, jj = idx - c * kChunksPerRow, n = n0 + 8 * jj;
-    if (n >= a.N) continue;
-    const bf16* src = so + c * kLdO + 8 * jj;
-    bf16* dst = a.y + size_t(c0 + c) * size_t(a.N) + n;
-    if (vec && n + 8 <= a.N) {
-      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-    } else {
-      for (int e = 0; e < 8 && n + e < a.N; ++e) dst[e] = src[e];
+    __syncthreads();
+    for (int idx = tid; idx < kHalf * kChunksPerRow; idx += kThreads) {
+      const int c = idx / kChunksPerRow, jj = idx - c * kChunksPerRow, n = n0 + 8 * jj;
+      if (n >= a.N) continue;
+      const float* src = so + c * kLdO + 8 * jj;
+      const size_t off = size_t(c0 + half * kHalf + c) * size_t(a.N) + n;
+      float v[8];
+      *reinterpret_cast<float4*>(v) = *reinterpret_cast<const float4*>(src);
+      *reinterpret_cast<float4*>(v + 4) = *reinterpret_cast<const float4*>(src + 4);
+      if (vec && n + 8 <= a.N) {
+        if (a.res) {
+          const uint4 raw = *reinterpret_cast<const uint4*>(a.res + off);
+          const bf16* rh = reinterpret_cast<const bf16*>(&raw);
+#pragma unroll
+          for (int e = 0; e < 8; ++e) v[e] += __bfloat162float(rh[e]);
+        }
+        uint4 out;
+        __nv_bfloat162* o = reinterpret_cast<__nv_bfloat162*>(&out);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[e] = __floats2bfloat162_rn(v[2 * e], v[2 * e + 1]);
+        *reinterpret_cast<uint4*>(a.y + off) = out;
+      } else {
+        for (int e = 0; e < 8 && n + e < a.N; ++e)
+          a.y[off + e] = __float2bfloat16_rn(v[e] + (a.res ? __bfloat162float(a.res[off + e]) : 0.f));
+      }
     }
-  }
+  };
+  epilogue_half(std::integral_constant<int, 0>{});
+  epilogue_half(std::integral_constant<int, 1>{});
 #endif
 }
 
@@ -255,10 +276,10 @@ bool run(const Args& a) {
   static const std::string v = env("TW_CONV_WG");
   const bool ks2 = (a.K / 32) % 2 == 0 && v != "ks1";
   if (a.Cout % 192 == 0) {
-    // 192-wide channel tiles; 256 positions per CTA (fewer operand bytes per FLOP) once that still
-    // leaves ≥ 4 waves of CTAs, else 128 (small maps: the 384-channel convs at 60×104 fill the GPU).
+    // 192-wide channel tiles, 128 positions per CTA. (256 per CTA, TW_CONV_WG=m2ks2, needs fewer operand
+    // bytes per FLOP but was not reliably faster on an H100 and loses on small maps.)
     if ((a.N + 127) / 128 > 65535) return false;
-    const bool m2 = v == "m2ks2" || (v.empty() && int64_t(a.N / 256) * (a.Cout / 192) >= 4 * 132);
+    const bool m2 = v == "m2ks2";
     if (m2 && ks2) launch<192, 2, 2, 4>(a);
     else if (m2) launch<192, 2, 1, 7>(a);
     else if (ks2) launch<192, 1, 2, 5>(a);
