@@ -3,15 +3,17 @@
 //
 // An implicit GEMM with Cout = 3 wastes most of a tensor-core tile and, worse, re-reads every input
 // position once per tap (27× for 3×3×3) through L2 — the head took 4% of the decode on the mma.sync
-// kernel. Here a CTA owns one output frame × 16 rows × 32 columns, stages the input halo of one input
-// frame and 32 channels in shared memory ((16 + kh − 1) × (32 + kw − 1) positions), and every thread
-// accumulates two positions' (rows r, r + 8) ≤ 4 outputs over the kh·kw taps in fp32 FMAs: each input element is
-// read from L2 about once per output frame. Weights live in shared memory as fp32 [tap][ci][4].
-// Halo rows are 80 bytes (64 of data + 16 of padding) so the 16-byte reads of a warp's 32
-// consecutive positions hit distinct bank groups.
+// kernel. Here a CTA owns one output frame × 16 rows × 32 columns and stages the input halo of one input
+// frame and 32 channels in shared memory ((16 + kh − 1) × (32 + kw − 1) positions): each input element
+// is read from L2 a few times per output frame instead of 27. The taps then run on the tensor cores as
+// small GEMMs straight out of the halo: mma.sync m16n8k16 with A = 16 consecutive output positions ×
+// 16 channels (one ldmatrix.x4 at the tap's offset into the halo) and B = the tap's weights
+// [8 outputs (zero-padded) × 16 channels]. Each warp owns 2 output rows × 32 columns (4 m16 tiles).
+// Halo rows are 80 bytes (64 of data + 16 of padding) and weight rows Cin + 8 elements, so the 8-row
+// ldmatrix reads hit distinct bank groups.
 //
-// Same math as the CPU reference up to summation order: bf16 inputs, exact fp32 products (bf16 ×
-// fp32-held bf16), fp32 sums, one rounding to bf16.
+// Same math as the CPU reference up to summation order: bf16 operands, exact products, fp32 sums,
+// one rounding to bf16.
 #include "conv3d_narrow.h"
 
 #include <cuda_runtime.h>
@@ -24,37 +26,36 @@ namespace tw::cuda::convnarrow {
 namespace {
 
 using bf16 = __nv_bfloat16;
-constexpr int kTW = 32, kRowsPerThread = 2, kTH = 8 * kRowsPerThread, kThreads = kTW * 8;
+constexpr int kTW = 32, kTH = 16, kWarps = 8, kThreads = kWarps * 32;
 constexpr int kRowBytes = 80;  // 32 channels × 2 B + 16 B pad
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 
 __global__ void __launch_bounds__(kThreads) conv_narrow_kernel(const Args a) {
   extern __shared__ __align__(16) unsigned char smem[];
-  const int taps = a.kt * a.kh * a.kw;
-  float4* ws = reinterpret_cast<float4*>(smem);                         // [taps][Cin] × 4 outputs
-  unsigned char* halo = smem + size_t(taps) * a.Cin * sizeof(float4);  // [HH][HW] rows of 80 B
+  const int taps = a.kt * a.kh * a.kw, ldw = a.Cin + 8;
+  bf16* ws = reinterpret_cast<bf16*>(smem);                                          // [taps][8][ldw]
+  unsigned char* halo = smem + (size_t(taps) * 8 * ldw * 2 + 15) / 16 * 16;         // [HH][HW] rows of 80 B
   const int HW = kTW + a.kw - 1, HH = kTH + a.kh - 1;
-  const int tid = threadIdx.x, tx = tid % kTW, ty = tid / kTW;  // ty < 8; also row ty + 8
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wo0 = blockIdx.x * kTW, ho0 = blockIdx.y * kTH, to = blockIdx.z;
 
-  for (int i = tid; i < taps * a.Cin; i += kThreads) {
-    const int tap = i / a.Cin, ci = i - tap * a.Cin;
-    float v[4];
-#pragma unroll
-    for (int co = 0; co < 4; ++co) v[co] = co < a.Cout ? __bfloat162float(a.wr[size_t(co) * taps * a.Cin + i]) : 0.f;
-    ws[size_t(tap) * a.Cin + ci] = make_float4(v[0], v[1], v[2], v[3]);
+  for (int i = tid; i < taps * 8 * a.Cin; i += kThreads) {
+    const int ci = i % a.Cin, r = i / a.Cin, co = r & 7, tap = r >> 3;
+    ws[size_t(r) * ldw + ci] = co < a.Cout ? a.wr[(size_t(co) * taps + tap) * a.Cin + ci] : __float2bfloat16_rn(0.f);
   }
-  float acc[kRowsPerThread][4];  // rows ty and ty + 8: each weight load feeds 8 FMAs
+  // m-tile i: output row warp + 8·(i >> 1), columns 16·(i & 1) … + 15; C fragment rows = positions,
+  // columns = outputs 2·(lane & 3) + {0, 1}.
+  float acc[4][4];
 #pragma unroll
-  for (int co = 0; co < 4; ++co) {
-    const float b = co < a.Cout ? a.b.load(co, 0.f) : 0.f;
+  for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int rr = 0; rr < kRowsPerThread; ++rr) acc[rr][co] = b;
-  }
+    for (int e = 0; e < 4; ++e) acc[i][e] = 0.f;
 
   for (int dt = 0; dt < a.kt; ++dt) {
     const bf16* frame = a.xpc + size_t(to + dt) * a.Hp * a.Wp * a.Cin;
     for (int c0 = 0; c0 < a.Cin; c0 += 32) {
-      __syncthreads();  // the previous slice's readers are done
+      __syncthreads();  // the previous slice's readers are done (and, the first time, the weights are in)
       for (int i = tid; i < HH * HW * 4; i += kThreads) {
         const int pos = i >> 2, q = i & 3, r = pos / HW, c = pos - r * HW;
         const int hp = ho0 + r, wp = wo0 + c;
@@ -65,46 +66,55 @@ __global__ void __launch_bounds__(kThreads) conv_narrow_kernel(const Args a) {
       __syncthreads();
       for (int dh = 0; dh < a.kh; ++dh) {
         for (int dw = 0; dw < a.kw; ++dw) {
-          const unsigned char* src = halo + ((ty + dh) * HW + tx + dw) * kRowBytes;
-          const float4* wt = ws + size_t((dt * a.kh + dh) * a.kw + dw) * a.Cin + c0;
+          const int tap = (dt * a.kh + dh) * a.kw + dw;
 #pragma unroll
-          for (int q = 0; q < 4; ++q) {
-            uint4 raw[kRowsPerThread];
+          for (int kk = 0; kk < 2; ++kk) {
+            uint32_t b0, b1;  // B: 8 outputs × 16 channels, rows of ws (ldmatrix lanes 0–15 give the addresses)
+            {
+              const bf16* p = ws + (size_t(tap) * 8 + (lane & 7)) * ldw + c0 + kk * 16 + ((lane >> 3) & 1) * 8;
+              asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(smem_u32(p)));
+            }
 #pragma unroll
-            for (int rr = 0; rr < kRowsPerThread; ++rr) raw[rr] = *reinterpret_cast<const uint4*>(src + rr * 8 * HW * kRowBytes + q * 16);
-#pragma unroll
-            for (int e = 0; e < 8; ++e) {
-              const float4 w = wt[q * 8 + e];
-#pragma unroll
-              for (int rr = 0; rr < kRowsPerThread; ++rr) {
-                const float x = __bfloat162float(reinterpret_cast<const bf16*>(&raw[rr])[e]);
-                acc[rr][0] = fmaf(x, w.x, acc[rr][0]);
-                acc[rr][1] = fmaf(x, w.y, acc[rr][1]);
-                acc[rr][2] = fmaf(x, w.z, acc[rr][2]);
-                acc[rr][3] = fmaf(x, w.w, acc[rr][3]);
-              }
+            for (int i = 0; i < 4; ++i) {
+              const int row = warp + 8 * (i >> 1) + dh, col = 16 * (i & 1) + (lane & 15) + dw;
+              const unsigned char* p = halo + (row * HW + col) * kRowBytes + (kk * 16 + (lane >> 4) * 8) * 2;
+              uint32_t x0, x1, x2, x3;
+              asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                           : "=r"(x0), "=r"(x1), "=r"(x2), "=r"(x3) : "r"(smem_u32(p)));
+              asm volatile(
+                  "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                  : "+f"(acc[i][0]), "+f"(acc[i][1]), "+f"(acc[i][2]), "+f"(acc[i][3])
+                  : "r"(x0), "r"(x1), "r"(x2), "r"(x3), "r"(b0), "r"(b1));
             }
           }
         }
       }
     }
   }
-  const int wo = wo0 + tx;
+  const int co0 = 2 * (lane & 3);
+  if (co0 >= a.Cout) return;
   const size_t N = size_t(a.To) * a.Ho * a.Wo;
 #pragma unroll
-  for (int rr = 0; rr < kRowsPerThread; ++rr) {
-    const int ho = ho0 + ty + 8 * rr;
-    if (ho >= a.Ho || wo >= a.Wo) continue;
-    const size_t n = (size_t(to) * a.Ho + ho) * a.Wo + wo;
+  for (int i = 0; i < 4; ++i) {
 #pragma unroll
-    for (int co = 0; co < 4; ++co)
-      if (co < a.Cout)
-        a.y[size_t(co) * N + n] = __float2bfloat16_rn(acc[rr][co] + (a.res ? __bfloat162float(a.res[size_t(co) * N + n]) : 0.f));
+    for (int h = 0; h < 2; ++h) {
+      const int ho = ho0 + warp + 8 * (i >> 1), wo = wo0 + 16 * (i & 1) + (lane >> 2) + 8 * h;
+      if (ho >= a.Ho || wo >= a.Wo) continue;
+      const size_t n = (size_t(to) * a.Ho + ho) * a.Wo + wo;
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int co = co0 + e;
+        if (co >= a.Cout) continue;
+        float v = acc[i][2 * h + e] + a.b.load(co, 0.f);
+        if (a.res) v += __bfloat162float(a.res[size_t(co) * N + n]);
+        a.y[size_t(co) * N + n] = __float2bfloat16_rn(v);
+      }
+    }
   }
 }
 
 size_t smem_bytes(const Args& a) {
-  return size_t(a.kt * a.kh * a.kw) * a.Cin * sizeof(float4) + size_t(kTH + a.kh - 1) * (kTW + a.kw - 1) * kRowBytes;
+  return (size_t(a.kt * a.kh * a.kw) * 8 * (a.Cin + 8) * 2 + 15) / 16 * 16 + size_t(kTH + a.kh - 1) * (kTW + a.kw - 1) * kRowBytes;
 }
 
 }  // namespace
