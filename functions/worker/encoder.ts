@@ -1,5 +1,5 @@
-// The worker's video encoder: generated RGB frames → mp4, a poster still and an animated preview
-// (for places that cannot embed mp4), all by functions/media. A thin adapter so the job runner
+// The worker's video encoder: generated RGB frames → mp4, a poster still and (opts.preview, default
+// on) an animated preview (for places that cannot embed mp4), all by functions/media. A thin adapter so the job runner
 // depends on one small interface.
 //
 // Pipelined: stream() starts ffmpeg on the engine's first decoded chunk and feeds it the later
@@ -37,7 +37,7 @@ export function createVideoEncoder(options: VideoEncoderOptions = {}): VideoEnco
       // look-ahead tail, or a re-encode) instead of after it: they were ~2.5 s of a 7 s job on an H100.
       const stills = new AbortController();
       const stillsSignal = opts.signal ? AbortSignal.any([opts.signal, stills.signal]) : stills.signal;
-      const sideFiles = makeStills(video, dir, stillsSignal);
+      const sideFiles = makeStills(video, dir, stillsSignal, opts.preview ?? true);
       sideFiles.catch(() => undefined); // awaited below; a failure of the mp4 path must not leave it unobserved
       const frameCount = video.frames.byteLength / (video.width * video.height * 3);
       const notes: string[] = [];
@@ -83,17 +83,22 @@ export function createVideoEncoder(options: VideoEncoderOptions = {}): VideoEnco
   return encoder;
 }
 
-/** Poster still and animated preview of the generated frames, written into `dir`. */
-async function makeStills(video: { frames: Uint8Array; width: number; height: number; fps: number }, dir: string, signal: AbortSignal) {
-  // Decide the preview format here so the file lands in `dir` (cleaned up) with its extension.
-  const format = await previewFormat();
-  const [still, preview] = await Promise.all([
-    makePoster(video.frames, video.width, video.height),
-    makePreview(video, { format, outFile: path.join(dir, `preview.${format}`), signal }),
-  ]);
+/** Poster still and (when asked) animated preview of the generated frames, written into `dir`. */
+async function makeStills(
+  video: { frames: Uint8Array; width: number; height: number; fps: number },
+  dir: string,
+  signal: AbortSignal,
+  withPreview: boolean,
+): Promise<{ poster: string; preview?: string }> {
+  const preview = async () => {
+    // Decide the preview format here so the file lands in `dir` (cleaned up) with its extension.
+    const format = await previewFormat();
+    return (await makePreview(video, { format, outFile: path.join(dir, `preview.${format}`), signal })).file;
+  };
+  const [still, previewFile] = await Promise.all([makePoster(video.frames, video.width, video.height), withPreview ? preview() : undefined]);
   const poster = path.join(dir, `poster.${still.extension}`);
   await writeFile(poster, still.data);
-  return { poster, preview: preview.file };
+  return previewFile ? { poster, preview: previewFile } : { poster };
 }
 
 /** The engine's chunks → encodeMp4Stream, checked for order and size; see StreamedVideo. */

@@ -35,7 +35,7 @@ export interface VideoEncoder {
   encode(
     video: GeneratedVideo,
     dir: string,
-    opts: { maxBytes?: number; signal?: AbortSignal; streamed?: StreamedVideo },
+    opts: { maxBytes?: number; signal?: AbortSignal; streamed?: StreamedVideo; preview?: boolean },
   ): Promise<EncodedFiles>;
   /** Optional: an mp4 encode in `dir` fed by the engine's decoded chunks while later ones still
    * decode (pipelined); encode() then keeps its file or, failing that, encodes again. */
@@ -182,7 +182,11 @@ export function createJobRunner(opts: JobRunnerOptions) {
       progress.report({ stage: "encode-video", step: 0, total: 1 });
       let t = Date.now();
       const maxBytes = running.request.replyTo.platform === "discord" ? running.request.replyTo.attachmentSizeLimit : undefined;
-      const files = await opts.encoder.encode(video, workDir, { maxBytes, signal, ...(streamed ? { streamed } : {}) });
+      // The animated preview is shown only in GitHub comments (bot/github/render.ts; elsewhere the
+      // mp4 plays inline). It costs ~2 s of single-threaded GIF work at 480p, so only jobs that
+      // answer on GitHub wait for it.
+      const preview = running.request.replyTo.platform === "github";
+      const files = await opts.encoder.encode(video, workDir, { maxBytes, signal, preview, ...(streamed ? { streamed } : {}) });
       timings["encode-video"] = Date.now() - t;
       if (files.mp4Ms !== undefined) timings["mp4-after-decode"] = files.mp4Ms;
       if (files.notes?.length) log.warn({ notes: files.notes, mp4: files.summary }, "streamed encode not used: the mp4 was encoded again from the frames");

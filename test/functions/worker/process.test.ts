@@ -82,10 +82,14 @@ describe("worker process", () => {
     expect(h.eventsOf(job.id, "succeeded")).toHaveLength(1);
     expect(await h.store.exists(artifactKeys(job.id).video)).toBe(true);
     await expect.poll(() => h.queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0, dead: 0 });
-    // The child logged JSON lines with the job id on each line about the job.
-    const about = child.lines.filter((l) => l.msg === "job started" || l.msg === "loading model");
+    // The child logged JSON lines with the job id on each line about the job; it had loaded the
+    // model at start (preload, before any job), so that line names no job.
+    const about = child.lines.filter((l) => l.msg === "job started");
     expect(about.length).toBeGreaterThan(0);
     for (const l of about) expect(l.jobId).toBe(job.id);
+    const ready = child.lines.find((l) => l.msg === "ready to generate");
+    expect(ready).toMatchObject({ model: "demo" });
+    expect(ready!.jobId).toBeUndefined();
   });
 
   it("SIGTERM past the grace period: the running job is released to the queue and the process exits", async () => {

@@ -34,7 +34,7 @@ function ffmpegWriting(dir: string): boolean {
 const storePath = (key: string) => path.join(h.dataDir, "store", "files", key);
 
 describe("worker", () => {
-  it("runs a job: started → progress → succeeded, with an mp4, poster and preview in the store", async () => {
+  it("runs a job: started → progress → succeeded, with an mp4 and a poster in the store (no preview: not a GitHub reply)", async () => {
     const w = h.worker();
     w.start();
     const job = await h.submit({ options: { seed: 11 } });
@@ -45,8 +45,8 @@ describe("worker", () => {
     expect(done.seed).toBe(11);
     const keys = artifactKeys(job.id);
     expect(done.artifacts).toMatchObject({ video: keys.video, poster: keys.poster("jpg") });
-    expect(done.artifacts.preview).toMatch(/preview\.(webp|gif)$/);
-    expect(await h.store.exists(done.artifacts.preview!)).toBe(true);
+    expect(done.artifacts.preview).toBeUndefined();
+    expect(await h.store.exists(done.artifacts.poster!)).toBe(true);
     expect(done.artifacts.videoBytes).toBeGreaterThan(1000);
     const stream = ffprobe(storePath(keys.video));
     expect(stream).toMatchObject({ codec_name: "h264", pix_fmt: "yuv420p" });
@@ -74,6 +74,18 @@ describe("worker", () => {
     const jobLines = h.logs.filter((l) => JSON.stringify(l).includes(job.id) || /job|model/.test(String(l.msg)));
     expect(jobLines.length).toBeGreaterThan(2);
     for (const line of jobLines.filter((l) => l.msg !== "consumer started")) expect(line.jobId, JSON.stringify(line)).toBe(job.id);
+  });
+
+  it("a job that answers on GitHub also gets the animated preview its comment shows", async () => {
+    h.worker().start();
+    const job = await h.submit({
+      replyTo: { platform: "github", installationId: 1, owner: "o", repo: "r", issueNumber: 2, commentId: 3 },
+      requester: { platform: "github", id: "octocat" },
+    });
+    const done = await h.waitFor(job.id, ["succeeded", "failed"]);
+    expect(done.status).toBe("succeeded");
+    expect(done.artifacts.preview).toMatch(/preview\.(webp|gif)$/);
+    expect(await h.store.exists(done.artifacts.preview!)).toBe(true);
   });
 
   it("keeps the model warm: the second job does not load it again", async () => {
