@@ -18,9 +18,9 @@ static void run(int64_t n, int64_t H, int64_t W, DType dt, std::vector<float> va
   auto y = DevTensor::poisoned(DType::U8, {n, H, W, 3});
   ops::to_rgb8({x.t, y.t});
   cuda::synchronize();
-  std::vector<uint8_t> got(size_t(count));
+  std::vector<uint8_t> got(static_cast<size_t>(count));
   TW_CUDA_CHECK(cudaMemcpy(got.data(), y.buf.get(), got.size(), cudaMemcpyDeviceToHost));
-  std::vector<uint8_t> want(size_t(count));
+  std::vector<uint8_t> want(static_cast<size_t>(count));
   ops::to_rgb8({Tensor::view(x.host.data(), DType::F32, {3, n, H, W}, Device::CPU), Tensor::view(want.data(), DType::U8, {n, H, W, 3}, Device::CPU)});
   int64_t diff = 0;
   for (size_t i = 0; i < got.size(); ++i) diff += got[i] != want[i];
