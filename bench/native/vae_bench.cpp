@@ -151,9 +151,10 @@ int main(int argc, char** argv) {
     const double host_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     std::printf("{\"impl\": \"turbowan\", \"T\": %lld, \"H\": %lld, \"W\": %lld, \"frames\": %lld, \"ms_median\": %.1f, \"ms_min\": %.1f, "
                 "\"ms_first\": %.1f, \"ms_with_host_f32\": %.1f, \"weights_mb\": %.1f, \"activation_pool_mb\": %.1f, "
-                "\"device_used_mb\": %.1f}\n",
+                "\"activation_pool_peak_mb\": %.1f, \"device_used_mb\": %.1f}\n",
                 (long long)T, (long long)H, (long long)W, (long long)vae->decoded_frames(T), ms[ms.size() / 2], ms[0], warm, host_ms,
-                vae->weight_bytes() / 1e6, vae->activation_bytes() / 1e6, double(free0 - free2) / 1e6);
+                vae->weight_bytes() / 1e6, vae->activation_bytes() / 1e6, vae->activation_peak_bytes() / 1e6,
+                double(free0 - free2) / 1e6);
     (void)free1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "vae_bench: %s\n", e.what());

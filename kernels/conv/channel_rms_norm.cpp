@@ -17,8 +17,18 @@ void channel_rms_norm(const ChannelRmsNormParams& p) {
   check_not_empty(p.x, op, "x");
   check_not_empty(p.gamma, op, "gamma");
   check_not_empty(p.y, op, "y");
-  check(p.x.ndim >= 1 && p.y.shape_vec() == p.x.shape_vec(), op, "y " + p.y.shape_str() + " must have the shape of x " + p.x.shape_str());
-  const int64_t C = p.x.size(0), N = C > 0 ? p.x.numel() / C : 0;
+  const int64_t C = p.x.ndim >= 1 ? p.x.size(0) : 0, N = C > 0 ? p.x.numel() / C : 0;
+  if (p.y_padded_cl) {
+    check(p.x.ndim == 4 && p.y.ndim == 4 && p.y.size(3) == C, op,
+          "with y_padded_cl x must be [C, T, H, W] and y [Tp, Hp, Wp, C], got x " + p.x.shape_str() + ", y " + p.y.shape_str());
+    check(p.y_t0 >= 0 && p.y_top >= 0 && p.y_left >= 0 && p.y_t0 + p.x.size(1) <= p.y.size(0) &&
+              p.y_top + p.x.size(2) <= p.y.size(1) && p.y_left + p.x.size(3) <= p.y.size(2),
+          op, "x " + p.x.shape_str() + " at frame " + std::to_string(p.y_t0) + ", row " + std::to_string(p.y_top) + ", column " +
+                  std::to_string(p.y_left) + " does not fit in y " + p.y.shape_str());
+    check(p.y.data != p.x.data, op, "with y_padded_cl y must not alias x");
+  } else {
+    check(p.x.ndim >= 1 && p.y.shape_vec() == p.x.shape_vec(), op, "y " + p.y.shape_str() + " must have the shape of x " + p.x.shape_str());
+  }
   check(p.gamma.numel() == C, op, "gamma " + p.gamma.shape_str() + " must have C = " + std::to_string(C) + " elements");
   if (!p.bias.empty()) check(p.bias.numel() == C, op, "bias " + p.bias.shape_str() + " must have C elements");
   check(p.eps >= 0.f, op, "eps must be >= 0");
@@ -27,6 +37,25 @@ void channel_rms_norm(const ChannelRmsNormParams& p) {
   TW_DISPATCH_CUDA(dev, op, channel_rms_norm, p);
   check_dtype(p.x, DType::F32, op, "x");
   check_dtype(p.y, DType::F32, op, "y");
+  if (p.y_padded_cl) {
+    // Reference: the channel-first result, then scattered into the padded channels-last frames.
+    std::vector<float> tmp(size_t(C * N));
+    ChannelRmsNormParams q = p;
+    q.y_padded_cl = false;
+    q.y = Tensor::view(tmp.data(), DType::F32, p.x.shape_vec());
+    channel_rms_norm(q);
+    const int64_t T = p.x.size(1), H = p.x.size(2), W = p.x.size(3), Hp = p.y.size(1), Wp = p.y.size(2);
+    float* y = p.y.ptr<float>();
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t hp = 0; hp < Hp; ++hp)
+        for (int64_t wp = 0; wp < Wp; ++wp) {
+          const int64_t h = hp - p.y_top, w = wp - p.y_left;
+          const bool in = h >= 0 && h < H && w >= 0 && w < W;
+          float* dst = y + (((p.y_t0 + t) * Hp + hp) * Wp + wp) * C;
+          for (int64_t c = 0; c < C; ++c) dst[c] = in ? tmp[size_t(c * N + (t * H + h) * W + w)] : 0.f;
+        }
+    return;
+  }
   check_float_weight(p.gamma, op, "gamma");
   std::vector<float> gamma(static_cast<size_t>(C)), bias(static_cast<size_t>(C), 0.f);
   ref::load_f32(p.gamma, 0, C, gamma.data());

@@ -120,7 +120,14 @@ void conv3d(const Conv3dParams& p) {
   check(p.w.ndim == 5, op, "w must be 5-D [Cout, Cin, kt, kh, kw], got " + p.w.shape_str());
   check_pads(op, p.stride_t, p.stride_h, p.stride_w, {p.pad_t, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right});
   ConvGeom g{};
-  g.Cin = p.x.size(0), g.T = p.x.size(1), g.H = p.x.size(2), g.W = p.x.size(3);
+  if (p.x_padded_cl) {
+    // x [Tp, Hp, Wp, Cin] already holds the padded sequence: no cache, no further padding.
+    check(p.cache.empty() && p.pad_t == 0 && p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0, op,
+          "with x_padded_cl the padding and the cache are already in x: cache must be empty and every pad 0");
+    g.Cin = p.x.size(3), g.T = p.x.size(0), g.H = p.x.size(1), g.W = p.x.size(2);
+  } else {
+    g.Cin = p.x.size(0), g.T = p.x.size(1), g.H = p.x.size(2), g.W = p.x.size(3);
+  }
   g.Cout = p.w.size(0), g.kt = p.w.size(2), g.kh = p.w.size(3), g.kw = p.w.size(4);
   check(p.w.size(1) == g.Cin, op, "w " + p.w.shape_str() + " expects " + std::to_string(p.w.size(1)) +
                                       " input channels, x " + p.x.shape_str() + " has " + std::to_string(g.Cin));
@@ -151,6 +158,19 @@ void conv3d(const Conv3dParams& p) {
   check_float_weight(p.w, op, "w");
   if (!p.b.empty()) check_float_weight(p.b, op, "b");
   check(p.y.data != p.x.data && (p.cache.empty() || p.y.data != p.cache.data), op, "y must not alias x or cache");
+  if (p.x_padded_cl) {
+    // The same conv on a channel-first copy of the padded input.
+    const int64_t P = g.T * g.H * g.W;
+    std::vector<float> xc(size_t(g.Cin * P));
+    const float* x = p.x.ptr<float>();
+    for (int64_t i = 0; i < P; ++i)
+      for (int64_t c = 0; c < g.Cin; ++c) xc[size_t(c * P + i)] = x[i * g.Cin + c];
+    Conv3dParams q = p;
+    q.x_padded_cl = false;
+    q.x = Tensor::view(xc.data(), DType::F32, {g.Cin, g.T, g.H, g.W});
+    conv3d(q);
+    return;
+  }
   conv_cpu(p, g);
 }
 
@@ -166,7 +186,21 @@ void conv2d(const Conv2dParams& p) {
   check(p.y.ndim == p.x.ndim, op, "y " + p.y.shape_str() + " must have the rank of x " + p.x.shape_str());
   check_contiguous(p.w, op, "w");
   check_pads(op, 1, p.stride_h, p.stride_w, {p.pad_top, p.pad_bottom, p.pad_left, p.pad_right});
+  check(p.upsample >= 1, op, "upsample must be >= 1");
   TW_DISPATCH_CUDA(dev, op, conv2d, p);
+  if (p.upsample > 1) {
+    // Reference: materialize the upsampled input, then the plain conv.
+    check_dtype(p.x, DType::F32, op, "x");
+    std::vector<int64_t> us = p.x.shape_vec();
+    us[us.size() - 1] *= p.upsample, us[us.size() - 2] *= p.upsample;
+    std::vector<float> u(size_t(p.x.numel() * p.upsample * p.upsample));
+    const Tensor ut = Tensor::view(u.data(), DType::F32, us);
+    upsample_nearest({p.x, ut, p.upsample, p.upsample});
+    Conv2dParams q = p;
+    q.x = ut, q.upsample = 1;
+    conv2d(q);
+    return;
+  }
   // A per-frame 2-D conv is a 3-D conv with a temporal kernel of 1.
   const bool image = p.x.ndim == 3;
   Conv3dParams q;

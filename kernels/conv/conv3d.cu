@@ -18,6 +18,8 @@
 // On sm_90 the channels-last path runs the warpgroup-MMA kernel of conv3d_wgmma.cu instead (Cout % 96 == 0:
 // every Wan width; TW_CONV_KERNEL=mma keeps this file's kernel), and Cout ≤ 4 with stride 1 (RGB heads)
 // the direct conv of conv3d_narrow.cu on any GPU (TW_CONV_NARROW=0 keeps the GEMM).
+// Conv3dParams::x_padded_cl skips the pad pass (the producer wrote the padded channels-last input), and
+// Conv2dParams::upsample folds a nearest upsample into it (the pass reads x at (h/f, w/f)).
 // TW_CONV_GATHER=1 forces the gather path, TW_CONV_TILE=narrow / TW_CONV_MINB=3 other tile shapes (A/B benchmarks).
 // Shapes and the op contract: kernels/include/tw/ops_conv.h. On CUDA: x, cache, y BF16; w BF16
 // (contiguous); b any float dtype.
@@ -413,20 +415,24 @@ __global__ void __launch_bounds__(WM * WN * 32, kMinBlocks) conv_gemm_cl_kernel(
 
 // xpc[tp, hp, wp, ci] = [zeros(pad_t) | cache | x][ci, tp][hp − top, wp − left] (0 outside), through a
 // 32×32 shared tile (coalesced reads along w, writes along ci). grid (Wp/32, Cin/32, Tp·Hp).
+// up > 1: x and cache are stored at H/up × W/up and read nearest-upsampled (conv2d's fused upsample).
 __global__ void pad_channels_last_kernel(const bf16* __restrict__ x, const bf16* __restrict__ cache, bf16* __restrict__ xpc,
-                                         int Cin, int T, int Tc, int H, int W, int pad_t, int Hp, int Wp, int top, int left) {
+                                         int Cin, int T, int Tc, int H, int W, int pad_t, int Hp, int Wp, int top, int left, int up) {
   __shared__ bf16 tile[32][34];
   const int row = blockIdx.z, hp = row % Hp, tp = row / Hp;
   const int f = tp - pad_t, h = hp - top;
   const int wp0 = blockIdx.x * 32, ci0 = blockIdx.y * 32;
   const bool row_ok = f >= 0 && h >= 0 && h < H;
   const bf16 zero = __float2bfloat16_rn(0.f);
+  const int Hs = H / up, Ws = W / up;  // stored extents
   for (int i = threadIdx.y; i < 32; i += blockDim.y) {
     const int ci = ci0 + i, w = wp0 + threadIdx.x - left;
     bf16 v = zero;
-    if (row_ok && ci < Cin && w >= 0 && w < W)
-      v = f < Tc ? cache[(size_t(ci) * Tc + f) * size_t(H) * W + size_t(h) * W + w]
-                 : x[(size_t(ci) * T + (f - Tc)) * size_t(H) * W + size_t(h) * W + w];
+    if (row_ok && ci < Cin && w >= 0 && w < W) {
+      const int hs = h / up, ws = w / up;
+      v = f < Tc ? cache[(size_t(ci) * Tc + f) * size_t(Hs) * Ws + size_t(hs) * Ws + ws]
+                 : x[(size_t(ci) * T + (f - Tc)) * size_t(Hs) * Ws + size_t(hs) * Ws + ws];
+    }
     tile[i][threadIdx.x] = v;
   }
   __syncthreads();
@@ -498,9 +504,11 @@ struct Geom {
   int64_t Cin, T, Tc, H, W, Cout, kt, kh, kw, To, Ho, Wo;
 };
 
+// pre_padded: x is already the padded channels-last input [Tp, Hp, Wp, Cin] (Conv3dParams::x_padded_cl; every
+// pad 0, no cache). up > 1: g.H/g.W are the upsampled extents of x (Conv2dParams::upsample).
 void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor& w, const Tensor& b, const Tensor& y,
               const Tensor& residual, const Geom& g, int64_t st, int64_t sh, int64_t sw, int64_t pad_t, int64_t top, int64_t bottom, int64_t left,
-              int64_t right) {
+              int64_t right, bool pre_padded = false, int64_t up = 1) {
   check_cuda_tensor(x, op, "x");
   check_cuda_tensor(w, op, "w");
   check_cuda_tensor(y, op, "y");
@@ -525,25 +533,31 @@ void run_conv(const char* op, const Tensor& x, const Tensor& cache, const Tensor
         "input too large for 32-bit offsets; split it into chunks of frames");
   check((N + kBN - 1) / kBN <= 65535, op, "too many output positions for one launch; split it into chunks of frames");
   if (N == 0 || g.Cout == 0) return;
+  const bool cl_ok = g.Cin % 32 == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0;
+  if (pre_padded || up > 1)
+    check(cl_ok && reinterpret_cast<uintptr_t>(x.data) % 16 == 0, op,
+          "x_padded_cl / upsample need Cin % 32 == 0 and 16-byte aligned x and w on CUDA");
 
-  if (g.Cin % 32 == 0 && reinterpret_cast<uintptr_t>(w.data) % 16 == 0 && !force_gather()) {
+  if (cl_ok && (pre_padded || up > 1 || !force_gather())) {
     const int64_t taps = g.kt * g.kh * g.kw;
     ScratchPlan plan;
     const size_t off_w = plan.add(size_t(g.Cout * K) * sizeof(bf16));
-    const size_t off_x = plan.add(size_t(xp_elems) * sizeof(bf16));
+    const size_t off_x = pre_padded ? 0 : plan.add(size_t(xp_elems) * sizeof(bf16));
     char* base = static_cast<char*>(scratch(plan.total(), 0));
     bf16* wr = reinterpret_cast<bf16*>(base + off_w);
-    bf16* xpc = reinterpret_cast<bf16*>(base + off_x);
+    bf16* xpc = pre_padded ? static_cast<bf16*>(x.data) : reinterpret_cast<bf16*>(base + off_x);
     const int64_t wtotal = g.Cout * K;
     weights_tap_major_kernel<<<unsigned(std::min<int64_t>((wtotal + 255) / 256, 65536)), 256, 0, stream()>>>(
         static_cast<const bf16*>(w.data), wr, wtotal, int(g.Cin), int(taps));
     TW_CUDA_CHECK_LAUNCH(weights_tap_major_kernel);
-    check(Tp * Hp <= 65535, op, "too many padded rows for one launch; split it into chunks of frames");
-    const dim3 pgrid(unsigned((Wp + 31) / 32), unsigned(g.Cin / 32), unsigned(Tp * Hp)), pblock(32, 8);
-    pad_channels_last_kernel<<<pgrid, pblock, 0, stream()>>>(
-        static_cast<const bf16*>(x.data), cache.empty() ? nullptr : static_cast<const bf16*>(cache.data), xpc, int(g.Cin), int(g.T),
-        int(g.Tc), int(g.H), int(g.W), int(pad_t), int(Hp), int(Wp), int(top), int(left));
-    TW_CUDA_CHECK_LAUNCH(pad_channels_last_kernel);
+    if (!pre_padded) {
+      check(Tp * Hp <= 65535, op, "too many padded rows for one launch; split it into chunks of frames");
+      const dim3 pgrid(unsigned((Wp + 31) / 32), unsigned(g.Cin / 32), unsigned(Tp * Hp)), pblock(32, 8);
+      pad_channels_last_kernel<<<pgrid, pblock, 0, stream()>>>(
+          static_cast<const bf16*>(x.data), cache.empty() ? nullptr : static_cast<const bf16*>(cache.data), xpc, int(g.Cin), int(g.T),
+          int(g.Tc), int(g.H), int(g.W), int(pad_t), int(Hp), int(Wp), int(top), int(left), int(up));
+      TW_CUDA_CHECK_LAUNCH(pad_channels_last_kernel);
+    }
     if (st == 1 && sh == 1 && sw == 1 && g.Cout <= 4 && !force_gemm_narrow()) {
       // RGB heads: a direct conv that reads each input element about once (conv3d_narrow.cu).
       convnarrow::Args c;
@@ -626,19 +640,20 @@ bool conv_wgmma_available() { return convwg::available(); }
 void conv3d(const ops::Conv3dParams& p) {
   // Shapes, strides and paddings were validated by ops::conv3d before dispatch.
   Geom g{};
-  g.Cin = p.x.size(0), g.T = p.x.size(1), g.H = p.x.size(2), g.W = p.x.size(3);
+  if (p.x_padded_cl) g.Cin = p.x.size(3), g.T = p.x.size(0), g.H = p.x.size(1), g.W = p.x.size(2);  // [Tp, Hp, Wp, Cin]
+  else g.Cin = p.x.size(0), g.T = p.x.size(1), g.H = p.x.size(2), g.W = p.x.size(3);
   g.Cout = p.w.size(0), g.kt = p.w.size(2), g.kh = p.w.size(3), g.kw = p.w.size(4);
   g.Tc = p.cache.empty() ? 0 : p.cache.size(1);
   g.To = p.y.size(1), g.Ho = p.y.size(2), g.Wo = p.y.size(3);
   run_conv("conv3d", p.x, p.cache, p.w, p.b, p.y, p.residual, g, p.stride_t, p.stride_h, p.stride_w, p.pad_t, p.pad_top, p.pad_bottom,
-           p.pad_left, p.pad_right);
+           p.pad_left, p.pad_right, p.x_padded_cl);
 }
 
 void conv2d(const ops::Conv2dParams& p) {
   const char* op = "conv2d";
   const bool image = p.x.ndim == 3;
   Geom g{};
-  g.Cin = p.x.size(0), g.T = image ? 1 : p.x.size(1), g.H = p.x.size(-2), g.W = p.x.size(-1);
+  g.Cin = p.x.size(0), g.T = image ? 1 : p.x.size(1), g.H = p.x.size(-2) * p.upsample, g.W = p.x.size(-1) * p.upsample;
   g.Cout = p.w.size(0), g.kt = 1, g.kh = p.w.size(2), g.kw = p.w.size(3);
   check(p.w.size(1) == g.Cin, op, "w " + p.w.shape_str() + " does not match the input channels of x " + p.x.shape_str());
   g.Tc = 0;
@@ -648,7 +663,8 @@ void conv2d(const ops::Conv2dParams& p) {
   if (image) check_shape(p.y, {g.Cout, g.Ho, g.Wo}, op, "y");
   else check_shape(p.y, {g.Cout, g.T, g.Ho, g.Wo}, op, "y");
   if (!p.b.empty()) check(p.b.numel() == g.Cout, op, "b must have Cout elements");
-  run_conv(op, p.x, Tensor{}, p.w, p.b, p.y, Tensor{}, g, 1, p.stride_h, p.stride_w, 0, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right);
+  run_conv(op, p.x, Tensor{}, p.w, p.b, p.y, Tensor{}, g, 1, p.stride_h, p.stride_w, 0, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right,
+           false, p.upsample);
 }
 
 }  // namespace tw::cuda

@@ -24,6 +24,11 @@ struct Conv3dParams {
   int64_t stride_t = 1, stride_h = 1, stride_w = 1;
   int64_t pad_t = 0;  // zero frames in front (never behind: causal)
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  // x_padded_cl: x is [Tp, Hp, Wp, Cin], channels last, and already holds the whole padded sequence
+  // [zeros(pad_t) | cache | x] with its spatial zero border (what channel_rms_norm writes with y_padded_cl),
+  // so the conv skips its own pad/transpose pass. cache must be empty and every pad 0 then; the output
+  // is [Cout, (Tp − kt)/st + 1, (Hp − kh)/sh + 1, …] as usual. On CUDA it needs Cin % 32 == 0.
+  bool x_padded_cl = false;
 };
 void conv3d(const Conv3dParams& p);
 // Output extent of one axis: (n + pad − k)/stride + 1 (throws when the window does not fit).
@@ -37,6 +42,10 @@ struct Conv2dParams {
   Tensor x, w, b, y;
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  // upsample > 1: the conv sees x nearest-upsampled by this factor in H and W (upsample_nearest, then
+  // pad, then conv; paddings and y refer to the upsampled size) without the upsampled tensor being
+  // written: Wan's Resample "upsample2d" in one op. On CUDA it needs Cin % 32 == 0.
+  int64_t upsample = 1;
 };
 void conv2d(const Conv2dParams& p);
 
@@ -56,10 +65,17 @@ void upsample_nearest(const UpsampleNearestParams& p);
 //   (torch `F.normalize(x, dim=1) * dim**0.5 * gamma + bias`).
 // x,y [C, N...] (any trailing dims, flattened to N); gamma [C] or [C,1,1(,1)]; bias optional, same.
 // silu: y = SiLU(that) = v / (1 + e^−v) in the same pass (the VAE's norm → SiLU pairs; one rounding).
+// y_padded_cl: x is [C, T, H, W] and y [Tp, Hp, Wp, C] is the padded channels-last input of a following
+// conv (Conv3dParams::x_padded_cl): x's frame t, pixel (h, w) lands at y[y_t0 + t, y_top + h, y_left + w, :],
+// the other rows and columns of frames [y_t0, y_t0 + T) are set to 0, frames outside them are left as they
+// are (the caller fills the zero frames and cached frames in front). On CUDA it needs C % 32 == 0 and
+// T·H·W % 8 == 0.
 struct ChannelRmsNormParams {
   Tensor x, gamma, bias, y;
   float eps = 1e-12f;
   bool silu = false;
+  bool y_padded_cl = false;
+  int64_t y_t0 = 0, y_top = 0, y_left = 0;
 };
 void channel_rms_norm(const ChannelRmsNormParams& p);
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -40,6 +41,7 @@ bool WanVaeCuda::decode_rgb8(const Tensor&, const Rgb8ChunkFn&) const { throw Er
 HostTensor WanVaeCuda::encode(const Tensor&) const { throw Error("no CUDA backend"); }
 size_t WanVaeCuda::weight_bytes() const { return 0; }
 size_t WanVaeCuda::activation_bytes() const { return 0; }
+size_t WanVaeCuda::activation_peak_bytes() const { return 0; }
 void WanVaeCuda::trim() {}
 
 #else
@@ -54,31 +56,57 @@ const float kMean[16] = {-0.7571f, -0.7089f, -0.9113f, 0.1075f, -0.1745f, 0.9653
 const float kStd[16] = {2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1.7708f, 2.6052f, 2.0743f,
                         3.2687f, 2.1526f, 2.8652f, 1.5579f, 1.6382f, 1.1253f, 2.8251f, 1.9160f};
 
+// TW_VAE_LAYOUT=cf: the previous layout for A/B runs (the norm writes channel-first, every conv pads and
+// transposes its own input, the 2× upsample is a separate pass). TW_VAE_TRIM=0: keep chunk 0's buffers.
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e && std::strcmp(e, value) == 0;
+}
+
 // ---------------------------------------------------------------- device memory
-// Exact-size free lists: every chunk after the second asks for the same sizes in the same order.
+// Free lists by size: every chunk after the second asks for the same sizes in the same order, and gets
+// exact sizes back. A request with no free buffer of its size takes the smallest free one of at most 4×
+// its size: so chunk 0 (one frame) of a later decode runs in the buffers of the 4-frame chunks, and the
+// buffers the first decode's chunk 0 allocated are freed after it (begin_tracking / trim_fresh).
 // Buffers go back to the pool while kernels may still read them; that is safe because every op
 // runs on one stream, so the next user of a buffer is ordered after its last reader.
 class Pool {
  public:
   DeviceBuffer get(size_t bytes) {
-    auto it = free_.find(bytes);
-    if (it != free_.end()) {
+    auto it = free_.lower_bound(bytes);
+    if (it != free_.end() && it->first <= 4 * bytes) {
       DeviceBuffer b = std::move(it->second);
       free_.erase(it);
       return b;
     }
     held_ += bytes;
-    return DeviceBuffer(bytes);
+    peak_ = std::max(peak_, held_);
+    DeviceBuffer b(bytes);
+    if (tracking_) fresh_.insert(b.get());
+    return b;
+  }
+  void begin_tracking() { tracking_ = true; fresh_.clear(); }
+  // Frees the free buffers allocated since begin_tracking() (cudaFree waits for the device).
+  void trim_fresh() {
+    for (auto it = free_.begin(); it != free_.end();) {
+      if (fresh_.count(it->second.get())) { held_ -= it->first; it = free_.erase(it); }
+      else ++it;
+    }
+    tracking_ = false;
+    fresh_.clear();
   }
   void put(DeviceBuffer b) { if (b.get()) free_.emplace(b.bytes(), std::move(b)); }
   size_t held() const { return held_; }
+  size_t peak() const { return peak_; }
   void trim() {
     for (auto& kv : free_) held_ -= kv.first;
     free_.clear();
   }
  private:
   std::multimap<size_t, DeviceBuffer> free_;
-  size_t held_ = 0;
+  std::set<const void*> fresh_;
+  bool tracking_ = false;
+  size_t held_ = 0, peak_ = 0;
 };
 
 // A bf16 video [C, T, H, W] whose buffer returns to the pool.
@@ -289,6 +317,8 @@ struct WanVaeCuda::Impl {
   DConv conv1, conv2;
   size_t weight_bytes = 0;
   mutable Pool pool;
+  const bool cl_layout = !env_is("TW_VAE_LAYOUT", "cf");
+  const bool trim_after_first = !env_is("TW_VAE_TRIM", "0");
 
   // TW_VAE_PROFILE=1: device time per op kind and shape, summed over a decode and printed to stderr.
   const bool profile = std::getenv("TW_VAE_PROFILE") != nullptr;
@@ -385,13 +415,51 @@ struct WanVaeCuda::Impl {
     return y;
   }
 
+  // RMS_norm + SiLU, then the CausalConv3d cv (+ residual, fused). The norm writes the conv's padded
+  // channels-last input [Tp, Hp, Wp, C] itself (zero border; the zero and cached frames in front are
+  // filled here), so the conv has no pad/transpose pass of its own. The slot then caches padded
+  // channels-last frames [n, Hp, Wp, C] (a slot always serves the same conv, so its format never changes).
+  Vid norm_silu_conv(const DeviceBuffer& gamma, const Vid& x, const DConv& cv, CacheSlot& slot, const Vid* residual = nullptr) const {
+    const int64_t kt = cv.shape[2], k = cv.shape[3], pad_front = 2 * (kt / 2), ps = k / 2;
+    if (!cl_layout || x.C % 32 != 0 || x.HW() % 8 != 0 || pad_front == 0) return causal_conv(cv, norm_silu(gamma, x), &slot, residual);
+    const int64_t C = x.C, Hp = x.H + 2 * ps, Wp = x.W + 2 * ps;
+    const bool cached = slot.state == CacheSlot::Frames;
+    const int64_t Tc = cached ? slot.frames.T : 0, pad_t = std::max<int64_t>(0, pad_front - Tc), Tp = pad_t + Tc + x.T;
+    const size_t frame = size_t(Hp * Wp * C) * 2;
+    Vid xp(pool, C, Tp, Hp, Wp);  // holds [Tp, Hp, Wp, C]
+    char* base = static_cast<char*>(xp.buf.get());
+    if (pad_t > 0) TW_CUDA_CHECK(cudaMemsetAsync(base, 0, size_t(pad_t) * frame, cuda::stream()));
+    if (Tc > 0)
+      TW_CUDA_CHECK(cudaMemcpyAsync(base + size_t(pad_t) * frame, slot.frames.buf.get(), size_t(Tc) * frame, cudaMemcpyDeviceToDevice,
+                                    cuda::stream()));
+    const Tensor xpt = xp.buf.view(DType::BF16, {Tp, Hp, Wp, C});
+    ops::ChannelRmsNormParams np{x.t(), gamma.view(DType::F32, {C}), {}, xpt};
+    np.silu = true;
+    np.y_padded_cl = true, np.y_t0 = pad_t + Tc, np.y_top = np.y_left = ps;
+    timed("channel_rms_norm+silu→padded C" + std::to_string(C) + " @" + std::to_string(x.H) + "x" + std::to_string(x.W),
+          [&] { ops::channel_rms_norm(np); });
+    // The next chunk's cache: the last min(2, Tc + T) frames of [cache | x], contiguous at the end of xp.
+    const int64_t nc = std::min<int64_t>(2, Tc + x.T);
+    Vid next(pool, C, nc, Hp, Wp);
+    TW_CUDA_CHECK(cudaMemcpyAsync(next.buf.get(), base + size_t(Tp - nc) * frame, size_t(nc) * frame, cudaMemcpyDeviceToDevice,
+                                  cuda::stream()));
+    ops::Conv3dParams p;
+    p.x = xpt, p.x_padded_cl = true;
+    p.w = cv.wt(), p.b = cv.bt();
+    Vid y = new_vid(cv.out(), Tp - kt + 1, Hp - k + 1, Wp - k + 1);
+    p.y = y.t();
+    if (residual) p.residual = residual->t();
+    timed(shape_label("conv3d", p.w, y) + (residual ? " +residual" : ""), [&] { ops::conv3d(p); });
+    slot.frames = std::move(next);
+    slot.state = CacheSlot::Frames;
+    return y;
+  }
+
   Vid residual_block(const DLayer& b, const Vid& x, Caches& caches) const {
     Vid h;
     if (b.shortcut.w.get()) h = causal_conv(b.shortcut, x, nullptr);
-    Vid r = norm_silu(b.g1, x);
-    r = causal_conv(b.c1, r, &caches.take());
-    r = norm_silu(b.g2, r);
-    return causal_conv(b.c2, r, &caches.take(), b.shortcut.w.get() ? &h : &x);  // + skip, one rounding
+    Vid r = norm_silu_conv(b.g1, x, b.c1, caches.take());
+    return norm_silu_conv(b.g2, r, b.c2, caches.take(), b.shortcut.w.get() ? &h : &x);  // + skip, one rounding
   }
 
   // Single-head attention over the H·W pixels of each frame, plus the input.
@@ -462,14 +530,21 @@ struct WanVaeCuda::Impl {
     const Vid& xs = x.empty() ? x_in : x;
     const int64_t T = xs.T, H = xs.H, W = xs.W;
     if (r.mode == VaeResample::Upsample2d || r.mode == VaeResample::Upsample3d) {
-      // nearest ×2, then Conv2d(C, C/2, 3, padding 1) per frame
+      // nearest ×2, then Conv2d(C, C/2, 3, padding 1) per frame; the conv reads x upsampled in its own
+      // pad pass (no upsampled tensor) when it takes the channels-last path (C % 32 == 0)
+      Vid y = new_vid(r.out, T, 2 * H, 2 * W);
+      ops::Conv2dParams p;
+      p.w = r.c1.wt(), p.b = r.c1.bt(), p.y = y.t();
+      p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+      if (cl_layout && C % 32 == 0) {
+        p.x = xs.t(), p.upsample = 2;
+        timed(shape_label("conv2d", p.w, y) + " +upsample", [&] { ops::conv2d(p); });
+        return y;
+      }
       Vid upv = new_vid(C, T, 2 * H, 2 * W);
       timed("upsample_nearest C" + std::to_string(C) + " @" + std::to_string(2 * H) + "x" + std::to_string(2 * W),
             [&] { ops::upsample_nearest({xs.t(), upv.t(), 2, 2}); });
-      Vid y = new_vid(r.out, T, 2 * H, 2 * W);
-      ops::Conv2dParams p;
-      p.x = upv.t(), p.w = r.c1.wt(), p.b = r.c1.bt(), p.y = y.t();
-      p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+      p.x = upv.t();
       timed(shape_label("conv2d", p.w, y), [&] { ops::conv2d(p); });
       return y;
     }
@@ -519,8 +594,7 @@ struct WanVaeCuda::Impl {
       h = run_layers(c.stages, std::move(h), caches);
       h = run_layers(c.middle, std::move(h), caches);
     }
-    h = norm_silu(c.head_gamma, h);
-    return causal_conv(c.head, h, &caches.take());
+    return norm_silu_conv(c.head_gamma, h, c.head, caches.take());
   }
 
   // Runs the decoder chunk by chunk; `emit` gets each chunk's frames [3, n, 8H, 8W] on the device.
@@ -533,6 +607,10 @@ struct WanVaeCuda::Impl {
     Caches caches;
     std::vector<float> z(static_cast<size_t>(Z * HW));
     for (int64_t t = 0; t < T; ++t) {
+      // Chunk 0 runs one frame, the others 4 (after the temporal upsamples): the buffers it had to allocate
+      // (first decode: about 1 GB at 480p) are never asked for again, so free them before chunk 1.
+      if (t == 0 && trim_after_first) pool.begin_tracking();
+      if (t == 1 && trim_after_first) pool.trim_fresh();
       // z / (1/std) + mean (fp32, as the reference), then conv2 (1×1×1) on this frame   // [Z, 1, H, W]
       for (int64_t c = 0; c < Z; ++c) {
         const float inv = 1.0f / kStd[c];
@@ -554,6 +632,7 @@ WanVaeCuda::~WanVaeCuda() = default;
 const WanVaeConfig& WanVaeCuda::config() const { return impl_->cfg; }
 size_t WanVaeCuda::weight_bytes() const { return impl_->weight_bytes; }
 size_t WanVaeCuda::activation_bytes() const { return impl_->pool.held(); }
+size_t WanVaeCuda::activation_peak_bytes() const { return impl_->pool.peak(); }
 void WanVaeCuda::trim() { impl_->pool.trim(); }
 
 std::unique_ptr<WanVaeCuda> WanVaeCuda::load(const std::string& path) {

@@ -2,7 +2,7 @@
 // kernels/ on CUDA tensors (conv3d implicit GEMM, channel_rms_norm, SiLU, upsample, attention), the
 // same chunked schedule and frame caches as WanVae (facts/wan-models.md §7.5) with the caches kept on
 // the device, so memory stays bounded for any number of frames. Activation buffers come from a pool
-// that reuses them chunk after chunk (no allocation after the first two chunks).
+// that reuses them chunk after chunk; the buffers only chunk 0 (one frame) uses are freed after it.
 // Without the CUDA backend, load() throws a clear error.
 #pragma once
 
@@ -43,7 +43,8 @@ class WanVaeCuda {
   HostTensor encode(const Tensor& video) const;
 
   size_t weight_bytes() const;
-  size_t activation_bytes() const;  // device memory held by the activation pool
+  size_t activation_bytes() const;       // device memory held by the activation pool
+  size_t activation_peak_bytes() const;  // the most it has held at once
   void trim();                      // frees the pooled activation buffers
 
   struct Impl;

@@ -84,9 +84,63 @@ void run_conv3d(const ConvCase& c, uint64_t seed) {
   report(what, compare_bf16(y.download(), ref, 1.f, 1e-4f * float(rms(ref)) + 1e-6f), y);
 }
 
-void run_conv2d(int64_t Cin, int64_t Cout, int64_t T, int64_t H, int64_t W, int64_t stride, bool wan_down, bool image, uint64_t seed) {
-  std::vector<int64_t> xs = image ? std::vector<int64_t>{Cin, H, W} : std::vector<int64_t>{Cin, T, H, W};
-  auto x = DevTensor::make(randn_fast(size_t(Cin * (image ? 1 : T) * H * W), seed), DType::BF16, xs);
+// Conv3dParams::x_padded_cl: x [Tp, Hp, Wp, Cin] is the whole padded input (random everywhere, so a
+// kernel that skipped or shifted the border would show).
+void run_conv3d_cl(int64_t Cin, int64_t Cout, int64_t Tp, int64_t Hp, int64_t Wp, int64_t k, bool residual, uint64_t seed) {
+  auto x = DevTensor::make(randn_fast(size_t(Tp * Hp * Wp * Cin), seed), DType::BF16, {Tp, Hp, Wp, Cin});
+  auto w = DevTensor::make(randn_fast(size_t(Cout * Cin * k * k * k), seed + 2, 0.1f), DType::BF16, {Cout, Cin, k, k, k});
+  auto b = DevTensor::make(randn_fast(size_t(Cout), seed + 3, 0.5f), DType::F32, {Cout});
+  const int64_t To = Tp - k + 1, Ho = Hp - k + 1, Wo = Wp - k + 1;
+  auto y = DevTensor::poisoned(DType::BF16, {Cout, To, Ho, Wo});
+  DevTensor res;
+  if (residual) res = DevTensor::make(randn_fast(size_t(Cout * To * Ho * Wo), seed + 4, 4.f), DType::BF16, {Cout, To, Ho, Wo});
+  ops::Conv3dParams p;
+  p.x = x.t, p.x_padded_cl = true, p.w = w.t, p.b = b.t, p.y = y.t;
+  if (residual) p.residual = res.t;
+  ops::conv3d(p);
+  cuda::synchronize();
+  std::vector<float> ref(static_cast<size_t>(Cout * To * Ho * Wo)), xh = x.host, wh = w.host, bh = b.host, rh = res.host;
+  ops::Conv3dParams r = p;
+  r.x = cpu_view(xh, {Tp, Hp, Wp, Cin}), r.w = cpu_view(wh, {Cout, Cin, k, k, k}), r.b = cpu_view(bh, {Cout});
+  r.y = cpu_view(ref, {Cout, To, Ho, Wo});
+  r.residual = residual ? cpu_view(rh, {Cout, To, Ho, Wo}) : Tensor{};
+  ops::conv3d(r);
+  char what[128];
+  std::snprintf(what, sizeof what, "conv3d x_padded_cl %lld→%lld [%lld,%lld,%lld] k%lld%s", (long long)Cin, (long long)Cout, (long long)Tp,
+                (long long)Hp, (long long)Wp, (long long)k, residual ? " +res" : "");
+  report(what, compare_bf16(y.download(), ref, 1.f, 1e-4f * float(rms(ref)) + 1e-6f), y);
+}
+
+// channel_rms_norm + SiLU with y_padded_cl: frames [t0, t0 + T) of y [Tp, H + 2·pad, W + 2·pad, C] are
+// compared (the others are left poisoned by contract and not looked at).
+void run_rms_cl(int64_t C, int64_t T, int64_t H, int64_t W, int64_t Tp, int64_t t0, int64_t pad, uint64_t seed) {
+  const int64_t Hp = H + 2 * pad, Wp = W + 2 * pad;
+  auto x = DevTensor::make(randn_fast(size_t(C * T * H * W), seed, 2.f), DType::BF16, {C, T, H, W});
+  auto g = DevTensor::make(randn_fast(size_t(C), seed + 1, 1.f), DType::F32, {C});
+  auto y = DevTensor::poisoned(DType::BF16, {Tp, Hp, Wp, C});
+  ops::ChannelRmsNormParams p;
+  p.x = x.t, p.gamma = g.t, p.y = y.t, p.silu = true;
+  p.y_padded_cl = true, p.y_t0 = t0, p.y_top = p.y_left = pad;
+  ops::channel_rms_norm(p);
+  cuda::synchronize();
+  std::vector<float> ref(static_cast<size_t>(Tp * Hp * Wp * C), 0.f), xh = x.host, gh = g.host;
+  ops::ChannelRmsNormParams r = p;
+  r.x = cpu_view(xh, {C, T, H, W}), r.gamma = cpu_view(gh, {C}), r.y = cpu_view(ref, {Tp, Hp, Wp, C});
+  ops::channel_rms_norm(r);
+  const std::vector<float> got = y.download();
+  const size_t f = size_t(Hp * Wp * C), a = size_t(t0) * f, e = size_t(t0 + T) * f;
+  char what[128];
+  std::snprintf(what, sizeof what, "channel_rms_norm+silu → padded cl C%lld T%lld %lldx%lld in [%lld,%lld,%lld] at t%lld", (long long)C,
+                (long long)T, (long long)H, (long long)W, (long long)Tp, (long long)Hp, (long long)Wp, (long long)t0);
+  report(what, compare_bf16(std::vector<float>(got.begin() + a, got.begin() + e), std::vector<float>(ref.begin() + a, ref.begin() + e), 1.f, 1e-6f),
+         y);
+}
+
+// up > 1: Conv2dParams::upsample (nearest ×up folded into the conv's pad pass).
+void run_conv2d(int64_t Cin, int64_t Cout, int64_t T, int64_t H, int64_t W, int64_t stride, bool wan_down, bool image, uint64_t seed,
+                int64_t up = 1) {
+  std::vector<int64_t> xs = image ? std::vector<int64_t>{Cin, H / up, W / up} : std::vector<int64_t>{Cin, T, H / up, W / up};
+  auto x = DevTensor::make(randn_fast(size_t(Cin * (image ? 1 : T) * (H / up) * (W / up)), seed), DType::BF16, xs);
   auto w = DevTensor::make(randn_fast(size_t(Cout * Cin * 9), seed + 1, 0.2f), DType::BF16, {Cout, Cin, 3, 3});
   auto b = DevTensor::make(randn_fast(size_t(Cout), seed + 2), DType::BF16, {Cout});
   ops::Conv2dParams p;
@@ -96,7 +150,7 @@ void run_conv2d(int64_t Cin, int64_t Cout, int64_t T, int64_t H, int64_t W, int6
   const int64_t Ho = (H + p.pad_top + p.pad_bottom - 3) / stride + 1, Wo = (W + p.pad_left + p.pad_right - 3) / stride + 1;
   std::vector<int64_t> ys = image ? std::vector<int64_t>{Cout, Ho, Wo} : std::vector<int64_t>{Cout, T, Ho, Wo};
   auto y = DevTensor::poisoned(DType::BF16, ys);
-  p.x = x.t; p.w = w.t; p.b = b.t; p.y = y.t;
+  p.x = x.t; p.w = w.t; p.b = b.t; p.y = y.t; p.upsample = up;
   ops::conv2d(p);
   cuda::synchronize();
   std::vector<float> ref(static_cast<size_t>(y.t.numel())), xh = x.host, wh = w.host, bh = b.host;
@@ -104,8 +158,9 @@ void run_conv2d(int64_t Cin, int64_t Cout, int64_t T, int64_t H, int64_t W, int6
   r.x = cpu_view(xh, xs); r.w = cpu_view(wh, {Cout, Cin, 3, 3}); r.b = cpu_view(bh, {Cout}); r.y = cpu_view(ref, ys);
   ops::conv2d(r);
   char what[128];
-  std::snprintf(what, sizeof what, "conv2d %lld→%lld T%lld %lldx%lld stride %lld %s%s", (long long)Cin, (long long)Cout, (long long)T,
-                (long long)H, (long long)W, (long long)stride, wan_down ? "pad r/b 1" : "pad 1", image ? " image" : "");
+  std::snprintf(what, sizeof what, "conv2d %lld→%lld T%lld %lldx%lld stride %lld %s%s%s", (long long)Cin, (long long)Cout, (long long)T,
+                (long long)H, (long long)W, (long long)stride, wan_down ? "pad r/b 1" : "pad 1", image ? " image" : "",
+                up > 1 ? " (x upsampled ×2 in the op)" : "");
   report(what, compare_bf16(y.download(), ref, 1.f, 1e-4f * float(rms(ref)) + 1e-6f), y);
 }
 
@@ -262,6 +317,21 @@ int main() {
     run_conv2d(96, 96, 2, 30, 52, 2, true, false, 20);   // Wan downsample2d
     run_conv2d(7, 5, 1, 9, 11, 2, true, true, 21);       // odd, image
     run_conv2d(192, 96, 4, 16, 26, 1, false, false, 22);  // Wan upsample conv (C → C/2)
+    // The decoder's channels-last hand-off: norm + SiLU writing the padded input, the conv reading it
+    // (wgmma 96/192 wide, direct head, mma.sync for Cout 32), and the upsample folded into conv2d.
+    run_rms_cl(96, 4, 16, 24, 6, 2, 1, 50);     // chunk with 2 cached frames in front
+    run_rms_cl(384, 1, 15, 24, 3, 2, 1, 51);    // first chunk: partial 64-position block
+    run_rms_cl(192, 2, 30, 52, 3, 1, 1, 52);
+    run_rms_cl(32, 3, 8, 8, 3, 0, 0, 53);       // no border
+    run_conv3d_cl(96, 96, 6, 18, 26, 3, false, 54);
+    run_conv3d_cl(96, 96, 6, 15, 21, 3, true, 55);     // + residual, partial tiles
+    run_conv3d_cl(192, 192, 4, 12, 19, 3, true, 56);
+    run_conv3d_cl(384, 384, 3, 9, 11, 3, false, 57);
+    run_conv3d_cl(96, 3, 6, 11, 35, 3, false, 58);     // RGB head (direct kernel)
+    run_conv3d_cl(384, 32, 3, 9, 12, 3, false, 59);    // encoder head width (mma.sync channels-last)
+    run_conv2d(384, 192, 2, 32, 52, 1, false, false, 60, 2);
+    run_conv2d(192, 96, 3, 30, 46, 1, false, false, 61, 2);
+    run_conv2d(64, 40, 1, 18, 22, 1, false, true, 62, 2);   // image, Cout not a multiple of 96
     run_rms(96, {4, 16, 24}, false, false, 30);
     run_rms(384, {1, 15, 26}, false, true, 31);
     run_rms(5, {3, 7}, true, false, 32);

@@ -291,6 +291,59 @@ void test_mul_and_errors() {
 #endif
 }
 
+// The layout options (ops_conv.h): a norm + SiLU writing the padded channels-last input of a causal
+// conv with a cached frame in front, the conv reading it (x_padded_cl), and conv2d's folded upsample —
+// each against the naive loops on the plain layout.
+void test_layout_options() {
+  const int64_t C = 4, T = 2, Tc = 1, H = 5, W = 6, Co = 3, Hp = H + 2, Wp = W + 2, Tp = 1 + Tc + T;  // pad_t 1 + cache 1
+  auto x = randn(size_t(C * T * H * W), 61);
+  auto cache = randn(size_t(C * Tc * H * W), 62);
+  auto g = randn(size_t(C), 63);
+  auto w = randn(size_t(Co * C * 27), 64, 0.3f);
+  auto b = randn(size_t(Co), 65);
+  // plain: n = silu(norm(x)); y = conv3d(cat(0, cache, n)) with spatial pad 1
+  std::vector<float> n(x.size());
+  ops::ChannelRmsNormParams np{view(x, {C, T, H, W}), view(g, {C}), {}, view(n, {C, T, H, W})};
+  np.silu = true;
+  ops::channel_rms_norm(np);
+  int64_t To, Ho, Wo;
+  auto ref = naive_conv3d(n, cache, C, T, Tc, H, W, w, b, Co, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, To, Ho, Wo);
+  // channels-last: frame 0 zeros, frame 1 the cache, frames 2.. written by the norm (border included)
+  std::vector<float> xp(size_t(Tp * Hp * Wp * C), 7.f);  // 7: the norm must overwrite the border
+  for (int64_t i = 0; i < Hp * Wp * C; ++i) xp[size_t(i)] = 0.f;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t hp = 0; hp < Hp; ++hp)
+      for (int64_t wp = 0; wp < Wp; ++wp) {
+        const bool in = hp >= 1 && hp <= H && wp >= 1 && wp <= W;
+        xp[size_t(((1 * Hp + hp) * Wp + wp) * C + c)] = in ? cache[size_t((c * H + hp - 1) * W + wp - 1)] : 0.f;
+      }
+  np.y = view(xp, {Tp, Hp, Wp, C}), np.y_padded_cl = true, np.y_t0 = 1 + Tc, np.y_top = np.y_left = 1;
+  ops::channel_rms_norm(np);
+  bool border = true;
+  for (int64_t t = 1 + Tc; t < Tp; ++t)
+    for (int64_t wp = 0; wp < Wp; ++wp) border &= xp[size_t(((t * Hp + 0) * Wp + wp) * C)] == 0.f;
+  TW_CHECK(border);
+  std::vector<float> y(ref.size());
+  ops::Conv3dParams p;
+  p.x = view(xp, {Tp, Hp, Wp, C}), p.x_padded_cl = true, p.w = view(w, {Co, C, 3, 3, 3}), p.b = view(b, {Co});
+  p.y = view(y, {Co, To, Ho, Wo});
+  ops::conv3d(p);
+  TW_CHECK(rel_l2(y.data(), ref.data(), y.size()) < 1e-6);
+  p.pad_top = 1;  // the padding is already in x
+  TW_CHECK(twtest::expect_throw([&] { ops::conv3d(p); }).find("already in x") != std::string::npos);
+  // conv2d with the upsample folded in == upsample_nearest then conv2d
+  std::vector<float> u(size_t(C * T * 2 * H * 2 * W));
+  ops::upsample_nearest({view(x, {C, T, H, W}), view(u, {C, T, 2 * H, 2 * W}), 2, 2});
+  auto w2 = randn(size_t(Co * C * 9), 66, 0.3f);
+  auto ref2 = naive_conv3d(u, {}, C, T, 0, 2 * H, 2 * W, w2, b, Co, 1, 3, 3, 1, 1, 1, 0, 1, 1, 1, 1, To, Ho, Wo);
+  std::vector<float> y2(ref2.size());
+  ops::Conv2dParams q;
+  q.x = view(x, {C, T, H, W}), q.w = view(w2, {Co, C, 3, 3}), q.b = view(b, {Co}), q.y = view(y2, {Co, T, Ho, Wo});
+  q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 1, q.upsample = 2;
+  ops::conv2d(q);
+  TW_CHECK(rel_l2(y2.data(), ref2.data(), y2.size()) < 1e-6);
+}
+
 }  // namespace
 
 int main() {
@@ -299,6 +352,7 @@ int main() {
   test_conv2d();
   test_upsample_and_transpose();
   test_channel_rms_norm();
+  test_layout_options();
   test_attention_rel_bias();
   test_mul_and_errors();
   return twtest::finish("conv_ops_test");
