@@ -5,7 +5,8 @@
 # Usage (repo root): scripts/gpu/run_vae.sh [tests|conv|bench|all|layout] [T H W]
 #   layout: the channels-last hand-off check (bench/results/2026-11-26-h100-vae-layout.md): the GPU tests,
 #   parity, PyTorch, then the decode alternating the default and the old layout (TW_VAE_LAYOUT=cf
-#   TW_VAE_TRIM=0) in the same binary, and the per-op profile of both.
+#   TW_VAE_TRIM=0) in the same binary, and the per-op profile of both. MAIN_TREE=<path to another checkout>
+#   also builds that tree's vae_bench and runs it in the same loop (the baseline before this work).
 #   conv: the conv op alone on the decoder's main shapes, every kernel variant (wgmma default, its
 #   TW_CONV_WG tile variants, the mma.sync kernel via TW_CONV_KERNEL=mma).
 #   bench: the decode (ours wgmma / ours mma.sync / PyTorch), parity, the conv table vs cuDNN, the
@@ -22,23 +23,30 @@ cmake -S native -B $B -G Ninja -DTW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a -DTW_
 time ninja -C $B -k 0 $TESTS vae_bench >"$OUT/build-vae.log" 2>&1 || { grep -E "error" -A3 "$OUT/build-vae.log" | head -60; echo "BUILD FAILED"; }
 if [[ $MODE == layout ]]; then
   # most important first: a short lease keeps what came back so far under $OUT
+  if [[ -n ${MAIN_TREE:-} ]]; then  # built while the op test runs; joined before anything is timed
+    ( cmake -S $MAIN_TREE/native -B $B-main -G Ninja -DTW_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a -DTW_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=Release \
+        >"$OUT/cmake-main.log" 2>&1 && ninja -C $B-main vae_bench >"$OUT/build-main.log" 2>&1 || echo "main build FAILED" ) &
+  fi
   echo "== conv_cuda_test"; timeout 150 $B/conv_cuda_test >"$OUT/conv_cuda_test.log" 2>&1; echo "rc $?"
   grep -E "padded|upsampled|over [1-9]|FAIL|kernel:" "$OUT/conv_cuda_test.log" | head -20; tail -1 "$OUT/conv_cuda_test.log"
   grep -q "conv_cuda_test: ok" "$OUT/conv_cuda_test.log" || { echo "conv_cuda_test FAILED: skipping the benchmarks"; tail -30 "$OUT/conv_cuda_test.log"; exit 1; }
+  wait
   WT=/tmp/vae-bench.pth
   PYTHONUNBUFFERED=1 timeout 100 python3 bench/native/vae_torch_baseline.py --vae-py .ref/wan_vae.py --weights $WT --T $T --H $H --W $W --iters 2 2>&1 | tee "$OUT/vae-torch.json" | tail -1
   OLD="TW_VAE_LAYOUT=cf TW_VAE_TRIM=0"
   for i in 1 2; do
     timeout 60 $B/vae_bench $WT $T $H $W 3 2>&1 | tee -a "$OUT/vae-ours.json"
     env $OLD timeout 60 $B/vae_bench $WT $T $H $W 3 2>&1 | sed 's/"turbowan"/"turbowan old layout"/' | tee -a "$OUT/vae-ours.json"
+    [[ -x $B-main/vae_bench ]] && timeout 60 $B-main/vae_bench $WT $T $H $W 3 2>&1 | sed 's/"turbowan"/"turbowan main"/' | tee -a "$OUT/vae-ours.json"
   done
   timeout 60 $B/vae_bench --parity $WT 2>&1 | tee "$OUT/vae-parity.json"
   for t in wan_vae_cuda_test wan_vae_rgb8_cuda_test; do echo "== $t"; timeout 100 $B/$t >"$OUT/$t.log" 2>&1; echo "rc $?"; grep -iE "rel|FAIL|ok$" "$OUT/$t.log" | tail -6; done
+  TW_VAE_TRIM=0 timeout 60 $B/vae_bench $WT $T $H $W 3 2>&1 | sed 's/"turbowan"/"turbowan no trim"/' | tee -a "$OUT/vae-ours.json"
+  [[ -n ${QUICK:-} ]] && exit 0
   TW_VAE_PROFILE=1 timeout 60 $B/vae_bench $WT $T $H $W 1 >/dev/null 2>"$OUT/vae-profile.txt"
   echo "== profile (new)"; awk '/vae profile/{n++} {if (n==3) print}' "$OUT/vae-profile.txt" | head -26
   env $OLD TW_VAE_PROFILE=1 timeout 60 $B/vae_bench $WT $T $H $W 1 >/dev/null 2>"$OUT/vae-profile-old.txt"
   echo "== profile (old)"; awk '/vae profile/{n++} {if (n==3) print}' "$OUT/vae-profile-old.txt" | head -26
-  TW_VAE_TRIM=0 timeout 60 $B/vae_bench $WT $T $H $W 3 2>&1 | sed 's/"turbowan"/"turbowan no trim"/' | tee -a "$OUT/vae-ours.json"
   echo "== conv_cuda_test (TW_CONV_KERNEL=mma)"; TW_CONV_KERNEL=mma timeout 100 $B/conv_cuda_test >"$OUT/conv_cuda_test-mma.log" 2>&1; tail -1 "$OUT/conv_cuda_test-mma.log"
   exit 0
 fi
