@@ -96,8 +96,7 @@ export function createWorker(opts: WorkerOptions): Worker {
   let stopping: Promise<void> | undefined;
   let stopSweeps: (() => void) | undefined;
   const sweepMs = opts.deadLetterSweepMs ?? 60_000;
-  let ready: Promise<void> = Promise.resolve();
-  let preloadStarted = false;
+  let ready: Promise<void> | undefined;
   const preload = async (model: ModelName) => {
     const t = Date.now();
     try {
@@ -112,14 +111,11 @@ export function createWorker(opts: WorkerOptions): Worker {
     consumer,
     pool,
     start() {
-      if (opts.preload && opts.models[0] && !preloadStarted) {
-        preloadStarted = true;
-        ready = preload(opts.models[0]);
-      }
+      if (opts.preload && opts.models[0]) ready ??= preload(opts.models[0]);
       consumer.start();
       if (sweepMs > 0) stopSweeps ??= startDeadLetterSweeps(opts.queue, { store: opts.store, events: opts.events }, log, sweepMs);
     },
-    ready: () => ready,
+    ready: () => ready ?? Promise.resolve(),
     stop(stopOpts = {}) {
       stopSweeps?.();
       stopping ??= (async () => {

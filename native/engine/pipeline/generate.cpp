@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "tw/ops_video.h"
+
 namespace tw::engine {
 namespace {
 
@@ -150,28 +152,27 @@ GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const 
   for (int64_t b = 0; b < B; ++b) {
     int64_t frame0 = 0;
     Tensor lb = lat.t().slice0(b, b + 1).reshape({Z, T, H, W});
-    const WanVae::ChunkFn to_rgb8 = [&](const Tensor& fr, int chunk, int total) {
+    // Each decoded chunk lands in r.frames as RGB8 (ops::to_rgb8: on the GPU before the download,
+    // on the CPU from the f32 chunk), then goes to the caller's streaming encoder.
+    const auto deliver = [&](uint8_t* dst, int64_t n, int chunk, int total) {
+      if (p.on_frames) p.on_frames(dst, b, frame0, n);
+      frame0 += n;
+      if (progress) progress({"decode", int(b * total + chunk + 1), int(B * total)});
+      return !(cancel && cancel->cancelled());
+    };
+    const auto at = [&] { return r.frames.data() + (b * F + frame0) * HW * 3; };
+    const WanVae::ChunkFn cpu_chunk = [&](const Tensor& fr, int chunk, int total) {
       const int64_t n = fr.shape[1];
-      const float* src = fr.ptr<float>();
-      uint8_t* dst = r.frames.data() + (b * F + frame0) * HW * 3;
-      for (int64_t f = 0; f < n; ++f)
-        for (int64_t i = 0; i < HW; ++i)
-          for (int64_t c = 0; c < 3; ++c) dst[(f * HW + i) * 3 + c] = to_u8(src[(c * n + f) * HW + i]);
-      if (p.on_frames) p.on_frames(dst, b, frame0, n);
-      frame0 += n;
-      if (progress) progress({"decode", int(b * total + chunk + 1), int(B * total)});
-      return !(cancel && cancel->cancelled());
+      uint8_t* dst = at();
+      ops::to_rgb8({fr, Tensor::view(dst, DType::U8, {n, p.height, p.width, 3})});
+      return deliver(dst, n, chunk, total);
     };
-    // On the GPU the frames become RGB8 on the device (ops::to_rgb8, the same mapping as to_u8).
-    const WanVaeCuda::Rgb8ChunkFn take_rgb8 = [&](const uint8_t* rgb, int64_t n, int chunk, int total) {
-      uint8_t* dst = r.frames.data() + (b * F + frame0) * HW * 3;
+    const WanVaeCuda::Rgb8ChunkFn gpu_chunk = [&](const uint8_t* rgb, int64_t n, int chunk, int total) {
+      uint8_t* dst = at();
       std::memcpy(dst, rgb, size_t(n * HW * 3));
-      if (p.on_frames) p.on_frames(dst, b, frame0, n);
-      frame0 += n;
-      if (progress) progress({"decode", int(b * total + chunk + 1), int(B * total)});
-      return !(cancel && cancel->cancelled());
+      return deliver(dst, n, chunk, total);
     };
-    const bool done = m.vae_gpu ? m.vae_gpu->decode_rgb8(lb, take_rgb8) : m.vae->decode(lb, to_rgb8);
+    const bool done = m.vae_gpu ? m.vae_gpu->decode_rgb8(lb, gpu_chunk) : m.vae->decode(lb, cpu_chunk);
     if (!done) throw Cancelled();
   }
   r.timings_ms["decode"] = ms_since(t0);

@@ -68,12 +68,6 @@ struct GenerateResult {
   std::map<std::string, double> timings_ms;
 };
 
-// RGB8 from the VAE's [−1, 1] output: clamp, (v+1)/2, floor(255·x + 0.5) (TurboDiffusion's mapping).
-inline uint8_t to_u8(float v) {
-  v = v < -1.f ? -1.f : (v > 1.f ? 1.f : v);
-  return uint8_t(int((v + 1.f) * 0.5f * 255.f + 0.5f));
-}
-
 GenerateResult generate(const PipelineModels& m, const GenerateParams& p, const ProgressFn& progress,
                         const CancelToken* cancel);
 

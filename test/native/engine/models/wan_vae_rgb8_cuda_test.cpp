@@ -1,5 +1,5 @@
 // WanVaeCuda::decode_rgb8 (the decode `generate` uses on the GPU: RGB8 made on the device) gives
-// exactly the bytes of the f32 decode mapped with generate's to_u8 on the host — same chunks, same
+// exactly the bytes of the f32 decode mapped by the CPU ops::to_rgb8 on the host — same chunks, same
 // frames, same values — and stops when the callback says so. Skips, saying so, without a GPU.
 #include <cstdio>
 #include <vector>
@@ -7,7 +7,7 @@
 #include "loader/checkpoint.h"
 #include "models/wan_dit_cuda.h"
 #include "models/wan_vae_cuda.h"
-#include "pipeline/generate.h"
+#include "tw/ops_video.h"
 #include "tw_test.h"
 
 using namespace tw;
@@ -26,10 +26,9 @@ int main() {
     std::vector<uint8_t> want;  // host mapping of the f32 decode, interleaved [f, h, w, c]
     gpu->decode(z, [&](const Tensor& fr, int, int) {
       const int64_t n = fr.size(1);
-      const float* src = fr.ptr<float>();
-      for (int64_t f = 0; f < n; ++f)
-        for (int64_t i = 0; i < HW; ++i)
-          for (int64_t c = 0; c < 3; ++c) want.push_back(engine::to_u8(src[(c * n + f) * HW + i]));
+      std::vector<uint8_t> rgb(size_t(n * HW * 3));
+      ops::to_rgb8({fr, Tensor::view(rgb.data(), DType::U8, {n, 32, 48, 3})});
+      want.insert(want.end(), rgb.begin(), rgb.end());
       return true;
     });
     std::vector<uint8_t> got;
@@ -45,7 +44,7 @@ int main() {
     TW_CHECK_MSG(got.size() == want.size(), "%zu bytes, want %zu", got.size(), want.size());
     int64_t diff = 0;
     for (size_t i = 0; i < got.size() && i < want.size(); ++i) diff += got[i] != want[i];
-    std::printf("decode_rgb8 vs host to_u8 of the f32 decode: %lld of %zu bytes differ\n", (long long)diff, want.size());
+    std::printf("decode_rgb8 vs the CPU to_rgb8 of the f32 decode: %lld of %zu bytes differ\n", (long long)diff, want.size());
     TW_CHECK_MSG(diff == 0, "%lld bytes differ", (long long)diff);
 
     int calls = 0;
